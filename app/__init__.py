@@ -1,0 +1,1 @@
+"""Drop-zone ingest station."""

@@ -1,0 +1,259 @@
+"""Settings: defaults < config file (TOML) < environment < command-line flags.
+
+`--data-dir` (or INGEST_DATA_DIR) puts config, database, embedded Redis, logs and the
+default library under one folder; without it the platform's usual folders are used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import platformdirs
+import tomli_w
+
+APP_NAME = "ingest-station"
+
+# Environment variables and the setting each one sets.
+ENV_VARS: dict[str, str] = {
+    "INGEST_DATA_DIR": "data_dir",
+    "INGEST_TOKEN": "token",
+    "INGEST_DB_URL": "db_url",
+    "INGEST_REDIS_URL": "redis_url",
+    "INGEST_LIBRARY": "library",
+    "INGEST_PORT": "port",
+    "INGEST_HOST": "host",
+    "INGEST_WORKERS": "workers",
+    "INGEST_LOG_LEVEL": "log_level",
+}
+
+# Settings a config file may hold (the rest are per-run choices).
+FILE_KEYS = (
+    "host", "port", "token", "library", "db_url", "redis_url", "workers", "log_level",
+    "station_id", "small_file_bytes", "qr_window_s", "qr_interval_s", "chunk_size",
+    "import_proxies", "redis_prefix",
+)
+
+# Settings that only take effect after a restart (the settings dialog says so).
+RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers"})
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the station cannot use."""
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    config_file: Path
+    host: str = "0.0.0.0"
+    port: int = 8765
+    token: str = ""
+    library: Path = Path()
+    db_url: str = ""
+    redis_url: str | None = None  # None: start the embedded redis-server
+    workers: int = 2
+    log_level: str = "INFO"
+    station_id: str = ""
+    small_file_bytes: int = 50_000_000
+    qr_window_s: float = 5.0
+    qr_interval_s: float = 0.5
+    chunk_size: int = 1024 * 1024
+    import_proxies: bool = False
+    # Every Redis key starts with this, so several stations (or test runs) can share one server.
+    redis_prefix: str = "ingest"
+    no_gui: bool = False
+    # Set when --data-dir was not given: logs go to the platform's log folder.
+    log_dir: Path = field(default=Path())
+
+    # -- derived locations ------------------------------------------------------
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Partial uploads live inside the library so the final move is one rename."""
+        return self.library / ".ingest-staging"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def listen_address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def public(self) -> dict[str, Any]:
+        """The settings as plain data, for the config file and the settings dialog."""
+        out: dict[str, Any] = {}
+        for key in FILE_KEYS:
+            value = getattr(self, key)
+            if value is None:
+                continue
+            out[key] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def _default_dirs(data_dir: Path | None) -> dict[str, Path]:
+    if data_dir is not None:
+        return {
+            "data_dir": data_dir,
+            "config_file": data_dir / "config.toml",
+            "library": data_dir / "library",
+            "log_dir": data_dir / "logs",
+        }
+    dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+    return {
+        "data_dir": Path(dirs.user_data_dir),
+        "config_file": Path(dirs.user_config_dir) / "config.toml",
+        "library": Path(platformdirs.user_videos_dir()) / "Ingest Station",
+        "log_dir": Path(dirs.user_log_dir),
+    }
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn a raw value (TOML, env text or flag) into the setting's type, or say why not."""
+    try:
+        if key in ("port", "workers", "small_file_bytes", "chunk_size"):
+            number = int(value)
+            if key == "port" and not 0 <= number <= 65535:
+                raise ConfigError(f"port must be 0-65535, got {number}")
+            if key in ("workers", "small_file_bytes", "chunk_size") and number < (0 if key == "workers" else 1):
+                raise ConfigError(f"{key} must be positive, got {number}")
+            return number
+        if key in ("qr_window_s", "qr_interval_s"):
+            number = float(value)
+            if number <= 0:
+                raise ConfigError(f"{key} must be positive, got {number}")
+            return number
+        if key == "import_proxies":
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if key in ("library", "data_dir", "config_file"):
+            return Path(value).expanduser()
+        if key == "log_level":
+            level = str(value).upper()
+            if level not in LOG_LEVELS:
+                raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+            return level
+        if key == "redis_url":
+            return str(value) or None
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{key}: cannot use {value!r} ({exc})") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - set(FILE_KEYS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return raw
+
+
+def write_config_file(path: Path, values: Mapping[str, Any]) -> None:
+    """Write atomically so a crash never leaves half a config (and the token) behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as fh:
+        tomli_w.dump({k: v for k, v in values.items() if v is not None}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    try:
+        os.chmod(path, 0o600)  # it holds the pairing token
+    except OSError:
+        pass
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings from every layer. `flags` holds only options given on the command line."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    env_values = {setting: environ[var] for var, setting in ENV_VARS.items() if environ.get(var)}
+
+    data_dir_raw = flags.get("data_dir") or env_values.get("data_dir")
+    data_dir = Path(data_dir_raw).expanduser().resolve() if data_dir_raw else None
+    values: dict[str, Any] = dict(_default_dirs(data_dir))
+    if flags.get("config_file"):
+        values["config_file"] = Path(flags["config_file"]).expanduser()
+
+    layered: dict[str, Any] = {}
+    layered.update(read_config_file(values["config_file"]))
+    layered.update({k: v for k, v in env_values.items() if k != "data_dir"})
+    layered.update({k: v for k, v in flags.items() if k not in ("data_dir", "config_file")})
+    for key, raw in layered.items():
+        values[key] = _coerce(key, raw)
+
+    settings = Settings(**{k: v for k, v in values.items() if k in _FIELDS})
+    if not settings.db_url:
+        settings.db_url = f"sqlite:///{settings.data_dir / 'station.db'}"
+    return settings
+
+
+_FIELDS = {f.name for f in dataclasses.fields(Settings)}
+
+
+def ensure_identity(settings: Settings) -> bool:
+    """Give a first-started station its pairing token and station id, kept in the config file.
+
+    Returns True when the config file was written.
+    """
+    stored = read_config_file(settings.config_file)
+    changed = False
+    if not settings.token:
+        settings.token = stored.get("token") or new_token()
+    if "token" not in stored:
+        stored["token"] = settings.token
+        changed = True
+    if not settings.station_id:
+        settings.station_id = stored.get("station_id") or f"{socket.gethostname()}-{secrets.token_hex(3)}"
+    if "station_id" not in stored:
+        stored["station_id"] = settings.station_id
+        changed = True
+    if changed:
+        write_config_file(settings.config_file, stored)
+    return changed
+
+
+def new_token() -> str:
+    # Typed by hand on a Detector now and then: short, unambiguous, URL-safe.
+    return secrets.token_urlsafe(18)
+
+
+def save_settings(settings: Settings, changes: Mapping[str, Any]) -> list[str]:
+    """Validate and persist changes from the settings dialog; returns keys needing a restart."""
+    coerced = {key: _coerce(key, value) for key, value in changes.items()}
+    unknown = sorted(set(coerced) - set(FILE_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}")
+    stored = read_config_file(settings.config_file)
+    restart = []
+    for key, value in coerced.items():
+        if getattr(settings, key) != value and key in RESTART_KEYS:
+            restart.append(key)
+        setattr(settings, key, value)
+        stored[key] = str(value) if isinstance(value, Path) else value
+    write_config_file(settings.config_file, stored)
+    return restart

@@ -1,0 +1,277 @@
+"""The station's records (SQLAlchemy 2 typed models).
+
+SQL is the source of truth: Redis only delivers work. Every schema change goes through an
+Alembic migration in `migrations/versions/`; `tests/test_migrations.py` fails when these
+models and the migrations drift apart.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from app.db.types import JSONType, UTCDateTime, utcnow
+
+# Stable constraint names so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class StepState(enum.StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"  # for files from a Detector; holds no worker
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UPSTREAM_FAILED = "upstream_failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STEP_STATES
+
+
+FINAL_STEP_STATES = frozenset(
+    {StepState.SUCCEEDED, StepState.FAILED, StepState.UPSTREAM_FAILED, StepState.CANCELLED, StepState.SKIPPED}
+)
+
+
+class ExecutionState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class FileState(enum.StrEnum):
+    LISTED = "listed"  # on the card, new, not asked for yet
+    SKIPPED = "skipped"  # imported before, or a proxy/thumbnail not imported
+    REQUESTED = "requested"
+    STORED = "stored"  # bytes and SHA-256 verified, in the library
+    FAILED = "failed"  # gave up after the allowed attempts
+    MISSING = "missing"  # gone from the card between listing and request
+
+
+class PipelineExecution(Base):
+    """One card import."""
+
+    __tablename__ = "pipeline_execution"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=ExecutionState.PENDING, index=True)
+    detector_id: Mapped[str | None] = mapped_column(String(64))
+    card_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    card_label: Mapped[str | None] = mapped_column(String(200))
+    slot: Mapped[str | None] = mapped_column(String(32))
+    files_total: Mapped[int] = mapped_column(Integer, default=0)
+    files_new: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    steps: Mapped[list[PipelineStep]] = relationship(
+        back_populates="execution", cascade="all, delete-orphan", order_by="PipelineStep.id"
+    )
+    files: Mapped[list[ExecutionFile]] = relationship(
+        back_populates="execution", cascade="all, delete-orphan", order_by="ExecutionFile.id"
+    )
+    jumps: Mapped[list[Jump]] = relationship(
+        back_populates="execution", cascade="all, delete-orphan", order_by="Jump.id"
+    )
+
+
+class PipelineStep(Base):
+    """One node of an execution's graph. (execution, name, key) is unique so a
+    redelivered message can never spawn the same child twice."""
+
+    __tablename__ = "pipeline_step"
+    __table_args__ = (UniqueConstraint("execution_id", "name", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("pipeline_execution.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(16), default=StepState.PENDING, index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    spawned_by_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_step.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    output: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None]  # automatic retry backoff
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    execution: Mapped[PipelineExecution] = relationship(back_populates="steps")
+    logs: Mapped[list[PipelineStepLog]] = relationship(
+        back_populates="step", cascade="all, delete-orphan", order_by="PipelineStepLog.id"
+    )
+
+
+class PipelineStepEdge(Base):
+    """`step_id` runs only after `depends_on_id` has succeeded."""
+
+    __tablename__ = "pipeline_step_edge"
+
+    step_id: Mapped[int] = mapped_column(ForeignKey("pipeline_step.id", ondelete="CASCADE"), primary_key=True)
+    depends_on_id: Mapped[int] = mapped_column(
+        ForeignKey("pipeline_step.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class PipelineStepAttempt(Base):
+    """An earlier attempt of a step, archived when the step is retried."""
+
+    __tablename__ = "pipeline_step_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("pipeline_step.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    output: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PipelineStepLog(Base):
+    __tablename__ = "pipeline_step_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("pipeline_step.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(String(8), default="INFO")
+    message: Mapped[str] = mapped_column(Text)
+
+    step: Mapped[PipelineStep] = relationship(back_populates="logs")
+
+
+class Jump(Base):
+    """One passenger's jump on one card (or the card's unassigned clips)."""
+
+    __tablename__ = "jump"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("pipeline_execution.id", ondelete="CASCADE"), index=True)
+    card_id: Mapped[str | None] = mapped_column(String(128))
+    unassigned: Mapped[bool] = mapped_column(Boolean, default=False)
+    booking_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    passenger_name: Mapped[str | None] = mapped_column(String(200))
+    passenger: Mapped[dict[str, Any] | None]  # the whole QR payload, kept as it was
+    jump_date: Mapped[str | None] = mapped_column(String(10))
+    qr_clip: Mapped[str | None] = mapped_column(String(1024))
+    qr_frame_path: Mapped[str | None] = mapped_column(String(1024))
+    output_dir: Mapped[str | None] = mapped_column(String(1024))
+    video_path: Mapped[str | None] = mapped_column(String(1024))
+    duration_s: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    execution: Mapped[PipelineExecution] = relationship(back_populates="jumps")
+    files: Mapped[list[ExecutionFile]] = relationship(back_populates="jump", order_by="ExecutionFile.modified")
+
+
+class TransferRequest(Base):
+    """A `sd:copy_request` the station sent (or will send again) to a Detector."""
+
+    __tablename__ = "transfer_request"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("pipeline_execution.id", ondelete="CASCADE"), index=True)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_step.id", ondelete="SET NULL"))
+    detector_id: Mapped[str | None] = mapped_column(String(64))
+    card_id: Mapped[str] = mapped_column(String(128))
+    mode: Mapped[str] = mapped_column(String(16), default="upload")
+    dest_dir: Mapped[str | None] = mapped_column(String(1024))
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open, done, failed, cancelled
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class ExecutionFile(Base):
+    """One file of a card's listing, as this execution sees it."""
+
+    __tablename__ = "execution_file"
+    __table_args__ = (UniqueConstraint("execution_id", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("pipeline_execution.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    modified: Mapped[datetime]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="other")  # video, photo, proxy, other
+    state: Mapped[str] = mapped_column(String(16), default=FileState.LISTED, index=True)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("transfer_request.id", ondelete="SET NULL"), index=True)
+    copy_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    stored_path: Mapped[str | None] = mapped_column(String(1024))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    jump_id: Mapped[int | None] = mapped_column(ForeignKey("jump.id", ondelete="SET NULL"), index=True)
+    media: Mapped[dict[str, Any] | None]  # extract_metadata's findings
+    error: Mapped[str | None] = mapped_column(Text)
+
+    execution: Mapped[PipelineExecution] = relationship(back_populates="files")
+    jump: Mapped[Jump | None] = relationship(back_populates="files")
+
+
+class ImportedFile(Base):
+    """A file stored and verified once; never asked for again."""
+
+    __tablename__ = "imported_file"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # Name and size are indexed together for the tolerant match (FAT rounding, clock shifts).
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    modified: Mapped[datetime]
+    card_id: Mapped[str | None] = mapped_column(String(128))
+    detector_id: Mapped[str | None] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(String(1024))
+    stored_path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    jump_id: Mapped[int | None] = mapped_column(ForeignKey("jump.id", ondelete="SET NULL"))
+    execution_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_execution.id", ondelete="SET NULL"))
+    media: Mapped[dict[str, Any] | None]
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+Index("ix_imported_file_name_size", ImportedFile.name, ImportedFile.size)

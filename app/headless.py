@@ -1,0 +1,48 @@
+"""`ingest-station --no-gui`: the station core with a console view of its events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from app.config import Settings
+from app.console import ConsoleView
+from app.station import StartupError, Station
+from app.version import __version__
+
+log = logging.getLogger(__name__)
+
+
+async def serve_headless(settings: Settings, reason: str = "") -> int:
+    station = Station(settings)
+    first = f"ingest-station {__version__} running headless"
+    print(f"{first} ({reason})" if reason else first, flush=True)
+    try:
+        await station.start()
+    except StartupError as exc:
+        print(f"error: cannot start the station: {exc}", file=sys.stderr, flush=True)
+        return 2
+    print(
+        f"listening on {settings.host}:{station.port}  pairing token: {settings.token}\n"
+        f"data: {settings.data_dir}  library: {settings.library}\n"
+        f"database: {station.db.describe()}  redis: {station.describe_redis()}",
+        flush=True,
+    )
+    view = ConsoleView(sys.stdout)
+    unsubscribe = station.bus.subscribe(view.show)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
+    try:
+        await stop.wait()
+        print("stopping…", flush=True)
+    finally:
+        unsubscribe()
+        await station.stop()
+    return 0

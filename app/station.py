@@ -1,0 +1,153 @@
+"""The station core: database, Redis, workers, the Detector server and the event bus,
+started in order and stopped in reverse. The window and the headless console are two
+views of it; this module never imports the GUI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.broker import BrokerError
+from app.broker.connection import describe_url, open_redis
+from app.broker.embedded import EmbeddedRedis
+from app.config import ConfigError, Settings, ensure_identity
+from app.db.engine import Database, DatabaseError
+from app.db.migrate import upgrade
+from app.events import EventBus
+from app.instance_lock import AlreadyRunning, InstanceLock
+from app.net.http import json_response
+from app.net.server import StationServer
+from app.version import __version__
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The station cannot start; the message says what failed and where."""
+
+
+Stopper = Callable[[], Awaitable[None]]
+
+
+class Station:
+    def __init__(self, settings: Settings, *, bus: EventBus | None = None) -> None:
+        self.settings = settings
+        self.bus = bus or EventBus()
+        self.lock = InstanceLock(settings.data_dir)
+        self.db: Database | None = None
+        self.embedded_redis: EmbeddedRedis | None = None
+        self.redis_url = ""
+        self.redis: aioredis.Redis | None = None
+        self.server: StationServer | None = None
+        self.started_at = 0.0
+        # Filled by the parts that know the answer (Detector sessions, worker pool).
+        self.count_detectors: Callable[[], int] = lambda: 0
+        self.count_workers: Callable[[], int] = lambda: 0
+        self._stoppers: list[Stopper] = []
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except (ConfigError, DatabaseError, BrokerError, AlreadyRunning, SQLAlchemyError, OSError) as exc:
+            await self.stop()
+            raise StartupError(_explain(exc)) from exc
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        settings = self.settings
+        self.lock.acquire()
+        self.on_stop(self._release_lock)
+        ensure_identity(settings)
+        settings.library.mkdir(parents=True, exist_ok=True)
+
+        self.db = Database(settings.db_url)
+        self.on_stop(self._close_db)
+        await asyncio.get_running_loop().run_in_executor(None, upgrade, self.db.engine)
+
+        if settings.redis_url:
+            self.redis_url = settings.redis_url
+        else:
+            # Started from the loop's own thread: the die-with-parent signal is tied to it.
+            self.embedded_redis = EmbeddedRedis(settings.redis_dir)
+            self.on_stop(self._stop_embedded_redis)
+            self.redis_url = self.embedded_redis.start()
+        self.redis = await open_redis(self.redis_url)
+        self.on_stop(self._close_redis)
+
+        self.server = StationServer(settings.host, settings.port)
+        self.server.http_get("/health", self._health)
+        await self._start_services()
+        await self.server.start()
+        self.on_stop(self.server.stop)
+        self.started_at = time.monotonic()
+        log.info("station %s listening on %s:%d", settings.station_id, settings.host, self.server.bound_port)
+
+    async def _start_services(self) -> None:
+        """The pipeline engine, workers and protocol sessions plug in here."""
+
+    def on_stop(self, stopper: Stopper) -> None:
+        """Register a cleanup; cleanups run in reverse order of registration."""
+        self._stoppers.append(stopper)
+
+    async def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                await stopper()
+            except Exception:  # keep stopping the rest
+                log.exception("error while stopping %r", stopper)
+
+    async def _release_lock(self) -> None:
+        self.lock.release()
+
+    async def _close_db(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+    async def _stop_embedded_redis(self) -> None:
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+
+    async def _close_redis(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    # -- status ---------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self.server.bound_port if self.server else self.settings.port
+
+    def describe_redis(self) -> str:
+        if self.embedded_redis is not None:
+            return self.embedded_redis.describe()
+        return describe_url(self.redis_url)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "station_id": self.settings.station_id,
+            "detectors": self.count_detectors(),
+            "workers": self.count_workers(),
+        }
+
+    def _health(self, _request, _query: str):
+        return json_response(HTTPStatus.OK, self.health())
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno in (98, 48, 10048):  # address in use (Linux, macOS, Windows)
+        return f"the listen port is already in use: {exc.strerror}; choose another with --port"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+    return str(exc)
