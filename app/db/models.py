@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -133,6 +134,8 @@ class PipelineStep(Base):
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None]  # automatic retry backoff
+    # A wake that arrived while the step was running: its `wait` result queues it again at once.
+    wake_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
@@ -153,6 +156,9 @@ class PipelineStepEdge(Base):
     depends_on_id: Mapped[int] = mapped_column(
         ForeignKey("pipeline_step.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    # Fan-in: `step_id` also waits for every child `depends_on_id` spawns (edges to them are
+    # added as they are spawned).
+    fan_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PipelineStepAttempt(Base):
