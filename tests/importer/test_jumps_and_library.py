@@ -1,0 +1,59 @@
+from datetime import datetime, timedelta, timezone
+
+from app.pipeline.jumps import CardFile, group_into_jumps
+from app.pipeline.library import Library, folder_date, move_into, safe_component
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+ANA = {"booking_id": "BK-1", "passenger_name": "Ana Silva"}
+BO = {"booking_id": "BK-2", "passenger_name": "Bo Li"}
+
+
+def test_passenger_clip_opens_a_jump_until_the_next_one():
+    files = [
+        CardFile("c", "C.MP4", T0 + timedelta(minutes=30)),
+        CardFile("a", "A.MP4", T0, None),                            # before any passenger: unassigned
+        CardFile("q1", "Q1.MP4", T0 + timedelta(minutes=10), ANA),
+        CardFile("p", "P.JPG", T0 + timedelta(minutes=20)),          # photos follow the same rule
+        CardFile("q2", "Q2.MP4", T0 + timedelta(minutes=40), BO),
+        CardFile("d", "D.MP4", T0 + timedelta(minutes=50)),
+    ]
+    groups = group_into_jumps(files)
+    assert [(g.passenger and g.passenger["booking_id"], g.files) for g in groups] == [
+        (None, ["a"]), ("BK-1", ["q1", "p", "c"]), ("BK-2", ["q2", "d"])]
+    assert groups[1].opened_by == "q1"
+
+
+def test_no_unassigned_group_when_the_card_starts_with_a_passenger():
+    groups = group_into_jumps([CardFile(1, "Q.MP4", T0, ANA), CardFile(2, "J.MP4", T0 + timedelta(seconds=1))])
+    assert len(groups) == 1 and groups[0].files == [1, 2]
+
+
+def test_names_are_safe_on_every_desktop_os():
+    assert safe_component('BK/1 <Ana>: "Silva"?') == "BK_1 _Ana__ _Silva__"
+    assert safe_component("..") == "unnamed"
+    assert safe_component("CON") == "_CON"
+    assert safe_component("name. ") == "name"
+    assert len(safe_component("é" * 300).encode()) <= 100
+    assert "/" not in safe_component("../../etc/passwd")
+
+
+def test_folder_date_prefers_the_booking_then_a_trusted_clock():
+    now = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+    assert folder_date("2026-11-22", T0, now) == "2026-11-22"
+    assert folder_date(None, T0, now) == "2026-11-23"
+    assert folder_date("bogus", datetime(2016, 1, 1, tzinfo=timezone.utc), now) == "2026-11-23"
+
+
+def test_library_layout_and_moves_never_overwrite(tmp_path):
+    library = Library(tmp_path)
+    assert library.jump_dir("2026-11-23", "BK-1", "Ana Silva") == tmp_path / "2026-11-23" / "BK-1 Ana Silva"
+    assert library.unassigned_dir("2026-11-23", "3A1F-77C2") == tmp_path / "2026-11-23" / "_unassigned" / "3A1F-77C2"
+    staged = library.staged_path(7, "DCIM/100GOPRO/GX01.MP4")
+    assert library.contains(staged) and staged.parts[-2:] == ("100GOPRO", "GX01.MP4")
+    for content in (b"one", b"two"):
+        source = tmp_path / "x.bin"
+        source.write_bytes(content)
+        move_into(source, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x (2).bin", "x.bin"]
+    assert (tmp_path / "out" / "x.bin").read_bytes() == b"one"
+    assert not library.contains(tmp_path.parent)
