@@ -23,7 +23,9 @@ from app.db.migrate import upgrade
 from app.events import EventBus
 from app.instance_lock import AlreadyRunning, InstanceLock
 from app.net.http import json_response
+from app.net.link import DetectorLink
 from app.net.server import StationServer
+from app.net.service import NetService
 from app.version import __version__
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ class Station:
         self.redis_url = ""
         self.redis: aioredis.Redis | None = None
         self.server: StationServer | None = None
+        # The connected Detectors; the orchestrator sends copy requests through it.
+        self.link = DetectorLink()
+        self.net: NetService | None = None
         self.started_at = 0.0
         # Filled by the parts that know the answer (Detector sessions, worker pool).
         self.count_detectors: Callable[[], int] = lambda: 0
@@ -94,6 +99,8 @@ class Station:
 
     async def _start_services(self) -> None:
         """The pipeline engine, workers and protocol sessions plug in here."""
+        self.net = NetService(self)
+        self.net.install()  # /detector, /ui, GET /api/executions; sets count_detectors
 
     def on_stop(self, stopper: Stopper) -> None:
         """Register a cleanup; cleanups run in reverse order of registration."""

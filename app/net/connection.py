@@ -1,0 +1,165 @@
+"""What Detector and UI sessions share: the hello handshake, an ordered outbox, closing with a code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from app.net.protocol import (
+    CLOSE_HELLO_TIMEOUT,
+    CloseConnection,
+    Message,
+    Phase,
+    ProtocolError,
+    Role,
+    SessionMachine,
+    encode,
+    welcome,
+)
+from app.version import __version__
+
+if TYPE_CHECKING:
+    from app.net.service import NetService
+
+log = logging.getLogger(__name__)
+
+_CLOSE = object()  # outbox marker: close after everything queued before it was sent
+
+
+class Connection:
+    """One WebSocket connection. Every outgoing message goes through one queue, so replies,
+    copy requests and events leave in the order they were produced and no sender blocks."""
+
+    role: Role
+
+    def __init__(self, service: NetService, ws: ServerConnection) -> None:
+        self.service = service
+        self.ws = ws
+        self.machine = SessionMachine(self.role, service.settings.token, service.settings.chunk_size)
+        self._outbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
+        self.closing = False
+        self.peer = "%s:%s" % (ws.remote_address[:2] if ws.remote_address else ("?", "?"))
+
+    # -- sending --------------------------------------------------------------------------
+    def send(self, message: dict[str, Any]) -> None:
+        if not self.closing:
+            self._outbox.put_nowait(encode(message))
+
+    def send_error(self, error: ProtocolError) -> None:
+        log.info("%s %s: %s %s", self.role, self.peer, error.code, error.message)
+        self.send(error.envelope())
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after what is already queued went out."""
+        if not self.closing:
+            self._outbox.put_nowait((_CLOSE, code, reason))
+            self.closing = True
+
+    def outbox_size(self) -> int:
+        return self._outbox.qsize()
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                item = await self._outbox.get()
+                if isinstance(item, tuple) and item[0] is _CLOSE:
+                    await self.ws.close(item[1], item[2])
+                    return
+                await self.ws.send(item)
+        except ConnectionClosed:
+            pass
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def serve(self) -> None:
+        self._sender = asyncio.create_task(self._send_loop(), name=f"send {self.peer}")
+        try:
+            try:
+                hello = await asyncio.wait_for(self._handshake(), self.service.hello_timeout)
+            except TimeoutError:
+                log.info("%s %s sent no hello within %.0f s", self.role, self.peer, self.service.hello_timeout)
+                self.close(CLOSE_HELLO_TIMEOUT, "no hello in time")
+                return
+            if hello is None:
+                return
+            self.send(welcome(self.service.settings.station_id, __version__, self.service.settings.chunk_size))
+            await self.on_hello(hello)
+            async for frame in self.ws:
+                if self.closing:
+                    break
+                if isinstance(frame, str):
+                    await self._text(frame)
+                else:
+                    await self.on_binary(frame)
+        except CloseConnection as close:
+            self._close_for(close)
+        except ConnectionClosed:
+            pass
+        finally:
+            try:
+                await self.on_closed()
+            finally:
+                await self._finish_sending()
+
+    async def _handshake(self) -> Message | None:
+        while self.machine.phase is Phase.AWAITING_HELLO:
+            try:
+                frame = await self.ws.recv()
+            except ConnectionClosed:
+                return None
+            try:
+                if isinstance(frame, str):
+                    return self.machine.receive_text(frame)
+                self.machine.receive_binary(len(frame))
+            except ProtocolError as error:
+                self.send_error(error)
+            except CloseConnection as close:
+                self._close_for(close)
+                return None
+        return None
+
+    async def _text(self, frame: str) -> None:
+        try:
+            message = self.machine.receive_text(frame)
+        except ProtocolError as error:
+            self.send_error(error)
+            return
+        try:
+            await self.on_message(message)
+        except ProtocolError as error:
+            if error.ref is None:
+                error.ref = message.id
+            self.send_error(error)
+
+    def _close_for(self, close: CloseConnection) -> None:
+        if close.error is not None:
+            self.send_error(close.error)
+        log.info("closing %s %s: %d %s", self.role, self.peer, close.code, close.reason)
+        self.close(close.code, close.reason)
+
+    async def _finish_sending(self) -> None:
+        if self._sender is None:
+            return
+        if not self.closing:
+            self.close(1000, "")
+        try:
+            await asyncio.wait_for(self._sender, 10)
+        except (TimeoutError, ConnectionClosed):
+            self._sender.cancel()
+
+    # -- for subclasses -------------------------------------------------------------------
+    async def on_hello(self, hello: Message) -> None:
+        """The peer is authenticated; its welcome is queued."""
+
+    async def on_message(self, message: Message) -> None:
+        raise NotImplementedError
+
+    async def on_binary(self, frame: bytes) -> None:
+        self.machine.receive_binary(len(frame))
+
+    async def on_closed(self) -> None:
+        """The connection is over (closed by either side)."""

@@ -1,0 +1,266 @@
+"""One Detector connection on `/detector`: card listings, uploads, copy errors, removed cards.
+
+The messages are checked by `SessionMachine`; the orchestrator decides what they mean; this
+module moves the bytes (`UploadFile`) and answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from app.net.connection import Connection
+from app.net.progress import ProgressGate
+from app.net.protocol import (
+    BAD_MESSAGE,
+    CLOSE_REPLACED,
+    CONFLICT,
+    UNKNOWN_REQUEST,
+    Message,
+    Phase,
+    ProtocolError,
+    Role,
+    Upload,
+    envelope,
+)
+from app.net.uploads import UploadFile, bring_to, hash_file, move_into_place, offload
+
+log = logging.getLogger(__name__)
+
+
+class DetectorSession(Connection):
+    role = Role.DETECTOR
+
+    def __init__(self, service, ws) -> None:
+        super().__init__(service, ws)
+        self.detector_id = ""
+        self.name = ""
+        self._file: UploadFile | None = None
+        self._target: Any = None
+        self._execution_id: int | None = None
+        self._gate = ProgressGate()
+        self._registered = False
+
+    # -- link registry -------------------------------------------------------------------
+    def replace(self) -> None:
+        """A newer connection of the same Detector took over."""
+        self.close(CLOSE_REPLACED, "replaced by a newer connection")
+
+    async def on_hello(self, hello: Message) -> None:
+        self.detector_id = hello.data["detector_id"]
+        self.name = hello.data.get("name") or self.detector_id
+        self.service.link.add(self)
+        self._registered = True
+        log.info("detector %s (%s) connected from %s", self.detector_id, self.name, self.peer)
+        self.service.bus.emit("detector:connected", detector_id=self.detector_id, name=self.name)
+        await self.service.call_orchestrator("detector_connected", self.detector_id, quiet=True)
+
+    async def on_closed(self) -> None:
+        if self._file is not None:
+            # Kept on disk: the station resumes from these bytes when the file is requested again.
+            await self._release_file(keep=True)
+        if self._registered and self.service.link.remove(self):
+            log.info("detector %s disconnected", self.detector_id)
+            self.service.bus.emit("detector:disconnected", detector_id=self.detector_id, name=self.name)
+            await self.service.call_orchestrator("detector_disconnected", self.detector_id, quiet=True)
+
+    # -- messages ------------------------------------------------------------------------
+    async def on_message(self, message: Message) -> None:
+        handler = {
+            "sd:file_list": self._file_list,
+            "sd:upload_begin": self._upload_begin,
+            "sd:file_copied": self._file_copied,
+            "sd:copy_error": self._copy_error,
+            "sd:card_removed": self._card_removed,
+        }[message.type]
+        await handler(message)
+
+    async def _file_list(self, message: Message) -> None:
+        data = message.data
+        ack = await self.service.call_orchestrator(
+            "file_list", self.detector_id, data["card_id"], data["label"], data["slot"], data["files"])
+        self.send(envelope("sd:file_list_ack", {
+            "card_id": data["card_id"], "execution_id": ack.execution_id,
+            "files_total": ack.files_total, "files_new": ack.files_new}, message.id))
+
+    async def _card_removed(self, message: Message) -> None:
+        await self.service.call_orchestrator("card_removed", self.detector_id, message.data["card_id"])
+
+    async def _copy_error(self, message: Message) -> None:
+        data = message.data
+        if self.machine.matches_upload(data):
+            await self._release_file(keep=True)
+            self.machine.end_upload()
+        elif self.machine.phase is Phase.DISCARDING:
+            self.machine.end_upload()
+        await self.service.call_orchestrator(
+            "copy_error", data["request_id"], data["path"], data["error"], data["retryable"])
+
+    # -- upload mode ---------------------------------------------------------------------
+    async def _upload_begin(self, message: Message) -> None:
+        data = message.data
+        self.machine.end_upload()  # a refused upload's quiet frames end with the next begin
+        try:
+            target = await self.service.call_orchestrator(
+                "begin_upload", data["request_id"], data["path"], data["size"], data["offset"])
+            partial, final = self.service.confine(target.partial_path), self.service.confine(target.final_path)
+            await self.service.lock_partial(partial)
+            try:
+                self._file = await UploadFile.open(partial, data["offset"])
+            except ValueError as exc:
+                self.service.unlock_partial(partial)
+                raise ProtocolError(CONFLICT, f"cannot resume {data['path']} at {data['offset']}: {exc}") from None
+            except BaseException:
+                self.service.unlock_partial(partial)
+                raise
+        except ProtocolError:
+            self.machine.refuse_upload()
+            raise
+        self._target = (partial, final)
+        self._execution_id = await self.service.execution_for(data["request_id"], target)
+        self._gate = ProgressGate()
+        upload = self.machine.start_upload(data)
+        self._progress(upload, final_event=False)
+
+    async def on_binary(self, frame: bytes) -> None:
+        try:
+            upload = self.machine.receive_binary(len(frame))
+        except ProtocolError as error:
+            if self.machine.upload is not None:  # more bytes than announced: this copy is void
+                await self._reject(self.machine.upload, error.message)
+                self.machine.refuse_upload()
+            self.send_error(error)
+            return
+        if upload is None:
+            return
+        assert self._file is not None
+        await self._file.write(frame)
+        self._progress(upload, final_event=False)
+
+    async def _file_copied(self, message: Message) -> None:
+        data = message.data
+        phase = self.machine.phase
+        if phase is Phase.DISCARDING:
+            self.machine.end_upload()  # already answered when the upload was refused
+            return
+        if phase is Phase.UPLOADING:
+            upload = self.machine.upload
+            assert upload is not None
+            if not self.machine.matches_upload(data):
+                raise ProtocolError(CONFLICT, f"sd:file_copied for {data['path']} while {upload.path} is open")
+            if data["dest"] is not None:
+                raise ProtocolError(BAD_MESSAGE, "dest belongs to shared_path mode; this file was uploaded")
+            await self._finish_upload(upload, data)
+            return
+        if data["dest"] is not None:
+            await self._shared_path_copied(data)
+            return
+        if self.service.link.sent_request(data["request_id"]) is None:
+            raise ProtocolError(UNKNOWN_REQUEST, f"request {data['request_id']} was never issued by this station")
+        raise ProtocolError(BAD_MESSAGE, f"sd:file_copied for {data['path']} with no sd:upload_begin and no dest")
+
+    async def _finish_upload(self, upload: Upload, data: dict[str, Any]) -> None:
+        self.machine.end_upload()
+        if data["size"] != upload.size:
+            await self._reject(upload, f"size {data['size']} differs from the {upload.size} announced")
+            return
+        if upload.held != upload.size:
+            await self._reject(upload, f"received {upload.held} of {upload.size} bytes")
+            return
+        assert self._file is not None
+        file, self._file = self._file, None
+        partial, final = self._target
+        try:
+            digest = await file.finish()
+        finally:
+            self.service.unlock_partial(partial)
+        if digest != data["sha256"]:
+            await offload(Path.unlink, partial)
+            await self._rejected(upload.request_id, upload.path, f"sha256 mismatch: station computed {digest}")
+            return
+        await offload(move_into_place, partial, final)
+        await self._stored(upload.request_id, upload.path, final, digest, upload.size)
+        self._progress(upload, final_event=True)
+
+    async def _reject(self, upload: Upload, reason: str) -> None:
+        await self._release_file(keep=False)
+        await self._rejected(upload.request_id, upload.path, reason)
+
+    async def _release_file(self, *, keep: bool) -> None:
+        file, self._file = self._file, None
+        if file is None:
+            return
+        try:
+            await (file.close() if keep else file.discard())
+        finally:
+            self.service.unlock_partial(file.partial)
+
+    async def _rejected(self, request_id: str, path: str, reason: str) -> None:
+        log.warning("detector %s: %s rejected: %s", self.detector_id, path, reason)
+        self.send(envelope("sd:file_rejected", {"request_id": request_id, "path": path, "reason": reason}))
+        await self.service.call_orchestrator("file_rejected", request_id, path, reason, quiet=True)
+
+    async def _stored(self, request_id: str, path: str, final: Path, sha256: str, size: int) -> None:
+        await self.service.call_orchestrator("file_stored", request_id, path, str(final), sha256, size)
+        self.send(envelope("sd:file_stored", {"request_id": request_id, "path": path}))
+
+    # -- shared-path mode ----------------------------------------------------------------
+    async def _shared_path_copied(self, data: dict[str, Any]) -> None:
+        sent = self.service.link.sent_request(data["request_id"])
+        if sent is None or data["path"] not in sent.paths:
+            raise ProtocolError(UNKNOWN_REQUEST, f"request {data['request_id']} for {data['path']} was never issued")
+        if sent.mode != "shared_path" or sent.dest_dir is None:
+            raise ProtocolError(BAD_MESSAGE, f"request {data['request_id']} is in {sent.mode} mode; dest is not expected")
+        source = await offload(_inside, data["dest"], sent.dest_dir)
+        if source is None:
+            raise ProtocolError(BAD_MESSAGE, f"dest {data['dest']!r} is not a file inside dest_dir {sent.dest_dir!r}")
+        target = await self.service.call_orchestrator("begin_upload", data["request_id"], data["path"], data["size"], 0)
+        partial, final = self.service.confine(target.partial_path), self.service.confine(target.final_path)
+        size, digest = await offload(hash_file, source)
+        if size != data["size"] or digest != data["sha256"]:
+            reason = (f"size {size} differs from {data['size']}" if size != data["size"]
+                      else f"sha256 mismatch: station computed {digest}")
+            await self._rejected(data["request_id"], data["path"], reason)
+            return
+        await self.service.lock_partial(partial)
+        try:
+            await offload(bring_to, source, partial)
+            if (await offload(hash_file, partial)) != (size, digest):  # copied across disks: check again
+                await offload(Path.unlink, partial)
+                await self._rejected(data["request_id"], data["path"], "copy into the library did not verify")
+                return
+            await offload(move_into_place, partial, final)
+        finally:
+            self.service.unlock_partial(partial)
+        await self._stored(data["request_id"], data["path"], final, digest, size)
+
+    # -- events --------------------------------------------------------------------------
+    def _progress(self, upload: Upload, *, final_event: bool) -> None:
+        now = time.monotonic()
+        event = {"execution_id": self._execution_id, "request_id": upload.request_id, "path": upload.path,
+                 "bytes": upload.held, "total": upload.size}
+        if final_event:
+            event["bytes"] = upload.size
+            delay = self._gate.delay_for_last(now)
+            if delay:
+                asyncio.get_running_loop().call_later(delay, lambda: self.service.bus.emit("transfer:progress", **event))
+            else:
+                self.service.bus.emit("transfer:progress", **event)
+        elif self._gate.allow(now):
+            self.service.bus.emit("transfer:progress", **event)
+
+
+def _inside(dest: str, dest_dir: str) -> Path | None:
+    """`dest` with symlinks resolved, when it is a regular file inside `dest_dir` (also resolved)."""
+    try:
+        resolved = Path(dest).resolve(strict=True)
+        root = Path(dest_dir).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not resolved.is_relative_to(root) or resolved == root or not resolved.is_file():
+        return None
+    return resolved
+

@@ -1,0 +1,90 @@
+"""The connected Detectors, and the way the orchestrator sends them copy requests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from app.net.protocol import ProtocolError, validate_copy_request
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
+
+
+class LinkedSession(Protocol):
+    """What the registry needs of one Detector connection."""
+
+    detector_id: str
+
+    def send(self, message: dict[str, Any]) -> None: ...
+
+    def replace(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """A `sd:copy_request` as the station sent it (shared-path mode checks `dest` against it)."""
+
+    request_id: str
+    detector_id: str
+    card_id: str
+    mode: str
+    dest_dir: str | None
+    paths: frozenset[str]
+
+
+class DetectorLink:
+    """Registry of connected Detectors (one connection per `detector_id`)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, LinkedSession] = {}
+        self._requests: dict[str, SentRequest] = {}
+
+    def add(self, session: LinkedSession) -> None:
+        """A Detector said hello; an older connection with the same id is replaced (closed 4409)."""
+        old = self._sessions.get(session.detector_id)
+        self._sessions[session.detector_id] = session
+        if old is not None and old is not session:
+            log.info("detector %s reconnected; closing its previous connection", session.detector_id)
+            old.replace()
+
+    def remove(self, session: LinkedSession) -> bool:
+        """Forget a closed connection; False when a newer one already took its place."""
+        if self._sessions.get(session.detector_id) is session:
+            del self._sessions[session.detector_id]
+            return True
+        return False
+
+    def count(self) -> int:
+        return len(self._sessions)
+
+    def connected(self) -> list[str]:
+        return sorted(self._sessions)
+
+    def is_connected(self, detector_id: str) -> bool:
+        return detector_id in self._sessions
+
+    def send_copy_request(self, detector_id: str, data: Mapping[str, Any]) -> bool:
+        """Queue a `sd:copy_request` to that Detector. False when it is not connected (the request
+        stays open on the orchestrator's side and is sent again when the card is listed again)."""
+        try:
+            clean = validate_copy_request(data)
+        except ProtocolError as exc:
+            raise ValueError(f"not a valid sd:copy_request: {exc.message}") from None
+        self._requests[clean["request_id"]] = SentRequest(
+            clean["request_id"], detector_id, clean["card_id"], clean["mode"], clean["dest_dir"],
+            frozenset(entry["path"] for entry in clean["files"]))
+        session = self._sessions.get(detector_id)
+        if session is None:
+            return False
+        session.send({"type": "sd:copy_request", "data": clean})
+        return True
+
+    def sent_request(self, request_id: str) -> SentRequest | None:
+        return self._requests.get(request_id)
+
+    def forget_request(self, request_id: str) -> None:
+        self._requests.pop(request_id, None)

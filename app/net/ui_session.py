@@ -1,0 +1,61 @@
+"""One UI client on `/ui`: every bus event out, `pipeline:list|retry|cancel` requests in."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.events import Event
+from app.net.connection import Connection
+from app.net.protocol import DEFAULT_LIST_LIMIT, Message, ProtocolError, Role, envelope
+
+log = logging.getLogger(__name__)
+
+# A UI client that stops reading loses events beyond this many queued, never blocks the station.
+MAX_QUEUED_EVENTS = 10_000
+
+
+class UiSession(Connection):
+    role = Role.UI
+
+    def __init__(self, service, ws) -> None:
+        super().__init__(service, ws)
+        self._unsubscribe = None
+        self._dropped = 0
+
+    async def on_hello(self, hello: Message) -> None:
+        # Subscribed synchronously right after the welcome was queued: no event falls between them.
+        self._unsubscribe = self.service.bus.subscribe(self._event)
+        log.info("ui client %s connected", self.peer)
+
+    def _event(self, event: Event) -> None:
+        if self.outbox_size() >= MAX_QUEUED_EVENTS:
+            self._dropped += 1
+            if self._dropped in (1, 1000):
+                log.warning("ui client %s is not reading; dropping events", self.peer)
+            return
+        self.send(event.to_message())
+
+    async def on_closed(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    async def on_message(self, message: Message) -> None:
+        data = message.data
+        result: dict[str, Any]
+        if message.type == "pipeline:list":
+            result = {"executions": await self.service.list_executions(data["limit"] or DEFAULT_LIST_LIMIT)}
+        elif message.type == "pipeline:retry":
+            outcome = await self.service.call_engine("retry", data["execution_id"], data["step_id"])
+            result = {"execution_id": data["execution_id"], "step_id": data["step_id"], **_extra(outcome)}
+        elif message.type == "pipeline:cancel":
+            outcome = await self.service.call_engine("cancel", data["execution_id"])
+            result = {"execution_id": data["execution_id"], **_extra(outcome)}
+        else:  # pragma: no cover - the machine admits only the types above
+            raise ProtocolError("bad_message", f"unexpected {message.type}")
+        self.send(envelope(f"{message.type}_result", result, message.id))
+
+
+def _extra(outcome: Any) -> dict[str, Any]:
+    """Whatever the engine returned about the request, when it is an object."""
+    return dict(outcome) if isinstance(outcome, dict) else {}

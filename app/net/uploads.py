@@ -1,0 +1,200 @@
+"""Writing one uploaded file: a temporary file, SHA-256 as the bytes arrive, an atomic rename.
+
+All disk work and hashing runs on a small thread pool, never on the event loop. Frames are
+handed over in batches (large sequential writes); at most one batch is being written while
+the next one fills, so memory stays flat whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
+
+BATCH_BYTES = 8 * 1024 * 1024  # hand frames to the writer thread in batches this large
+READ_BYTES = 8 * 1024 * 1024  # when hashing bytes already on disk
+
+# Hashing and writing release the GIL; a few threads serve several Detectors at once.
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-io")
+
+
+def io_pool() -> Executor:
+    return _POOL
+
+
+async def offload(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_POOL, fn, *args)
+
+
+class UploadFile:
+    """The partial file of one upload. Use `open()`, then `write()`, then `finish()` or `close()`."""
+
+    def __init__(self, partial: Path, fd: int, hasher: Any, held: int) -> None:
+        self.partial = partial
+        self._fd: int | None = fd
+        self._hasher = hasher
+        self.held = held  # bytes on disk (or queued to be) from the file's start
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
+        self._inflight: asyncio.Future[None] | None = None
+
+    @classmethod
+    async def open(cls, partial: Path, offset: int) -> UploadFile:
+        """Open the partial file to continue at `offset` (0: start over). The bytes already held
+        up to `offset` are hashed on the pool; raises ValueError when fewer than `offset` are held."""
+        fd, hasher = await offload(_open_partial, partial, offset)
+        return cls(partial, fd, hasher, offset)
+
+    async def write(self, frame: bytes) -> None:
+        self._batch.append(frame)
+        self._batch_bytes += len(frame)
+        self.held += len(frame)
+        if self._batch_bytes >= BATCH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._inflight is not None:
+            await self._inflight  # one batch at a time: order kept, memory bounded
+            self._inflight = None
+        if self._batch:
+            batch, self._batch, self._batch_bytes = self._batch, [], 0
+            assert self._fd is not None
+            self._inflight = asyncio.get_running_loop().run_in_executor(_POOL, _write_batch, self._fd, self._hasher, batch)
+
+    async def _drain(self) -> None:
+        await self._flush()
+        if self._inflight is not None:
+            await self._inflight
+            self._inflight = None
+
+    async def finish(self) -> str:
+        """Write what is left, make it durable and close; returns the SHA-256 (hex) of the whole file."""
+        await self._drain()
+        fd, self._fd = self._fd, None
+        assert fd is not None
+        await offload(_sync_close, fd)
+        return self._hasher.hexdigest()
+
+    async def close(self) -> None:
+        """Keep the bytes written so far (an upload may be resumed from them)."""
+        if self._fd is None:
+            return
+        try:
+            await self._drain()
+        finally:
+            fd, self._fd = self._fd, None
+            await offload(_sync_close, fd)
+
+    async def discard(self) -> None:
+        """Forget this upload and delete its partial file."""
+        try:
+            await self.close()
+        except OSError:
+            pass
+        await offload(_unlink, self.partial)
+
+
+def _open_partial(partial: Path, offset: int) -> tuple[int, Any]:
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        held = os.fstat(fd).st_size
+        if held < offset:
+            raise ValueError(f"the station holds {held} bytes of this file, not {offset}")
+        hasher = hashlib.sha256()
+        done = 0
+        while done < offset:
+            block = os.pread(fd, min(READ_BYTES, offset - done), done)
+            if not block:
+                raise ValueError(f"the partial file ended at {done} bytes")
+            hasher.update(block)
+            done += len(block)
+        os.ftruncate(fd, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
+        return fd, hasher
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _write_batch(fd: int, hasher: Any, batch: list[bytes]) -> None:
+    for frame in batch:
+        hasher.update(frame)
+    views = [memoryview(frame) for frame in batch]
+    while views:
+        written = os.writev(fd, views[:512])  # IOV_MAX is 1024 on Linux
+        while written and views:
+            if written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            else:
+                views[0] = views[0][written:]
+                written = 0
+
+
+def _sync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def held_bytes(partial: Path) -> int:
+    """How many bytes of an interrupted upload the station holds (the offset to resume from)."""
+    try:
+        return partial.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+# -- whole-file helpers (shared-path mode, final move) ---------------------------------------
+def hash_file(path: Path) -> tuple[int, str]:
+    hasher = hashlib.sha256()
+    size = 0
+    with open(path, "rb", buffering=0) as fh:
+        buffer = bytearray(READ_BYTES)
+        view = memoryview(buffer)
+        while n := fh.readinto(buffer):
+            hasher.update(view[:n])
+            size += n
+    return size, hasher.hexdigest()
+
+
+def move_into_place(partial: Path, final: Path) -> None:
+    """One rename: the final name holds either nothing or the whole verified file."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(partial, final)
+    _fsync_dir(final.parent)
+
+
+def bring_to(source: Path, partial: Path) -> None:
+    """Move a shared-path copy to the station's partial name (copy when on another disk)."""
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, partial)
+    except OSError:
+        shutil.copyfile(source, partial)
+        os.unlink(source)
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

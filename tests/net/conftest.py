@@ -1,0 +1,69 @@
+"""An in-process station on port 0 with a tmp data folder, and WebSocket clients for it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.config import load_settings
+from app.station import Station
+from tests.net.fakes import RecordingEngine, RecordingOrchestrator
+
+TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture
+async def station(tmp_path: Path) -> AsyncIterator[Station]:
+    settings = load_settings(
+        {"data_dir": str(tmp_path / "data"), "host": "127.0.0.1", "port": 0, "token": TOKEN}, environ={})
+    settings.chunk_size = 64 * 1024  # small frames keep the tests quick
+    station = Station(settings)
+    await station.start()
+    station.orchestrator = RecordingOrchestrator(settings.library)
+    station.engine = RecordingEngine()
+    try:
+        yield station
+    finally:
+        await station.stop()
+
+
+def url(station: Station, path: str = "/detector") -> str:
+    return f"ws://127.0.0.1:{station.port}{path}"
+
+
+async def recv_json(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    import asyncio
+
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def hello(ws: ClientConnection, detector_id: str = "desk-left", **extra: Any) -> dict[str, Any]:
+    data = {"role": "detector", "detector_id": detector_id, "token": TOKEN, "name": "Desk left",
+            "version": "1.0", "capabilities": ["upload", "shared_path"], **extra}
+    await ws.send(json.dumps({"type": "hello", "data": data}))
+    reply = await recv_json(ws)
+    assert reply["type"] == "welcome", reply
+    return reply
+
+
+async def connected_detector(station: Station, detector_id: str = "desk-left") -> ClientConnection:
+    ws = await connect(url(station), compression=None, max_size=None)
+    await hello(ws, detector_id)
+    return ws
+
+
+def files_outside(root: Path, *allowed: Path) -> list[Path]:
+    """Every file under `root` that is not inside one of `allowed`."""
+    found = []
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            if not any(path.is_relative_to(a) for a in allowed):
+                found.append(path)
+    return found

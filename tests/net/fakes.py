@@ -1,0 +1,96 @@
+"""A test double of the orchestrator (docs/architecture.md, "Orchestrator") that records every
+call and hands out partial/final paths inside the station's library, like the real one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class UnknownRequest(LookupError):
+    """Same name as the orchestrator's: the net layer maps it to `unknown_request`."""
+
+
+@dataclass
+class Ack:
+    execution_id: int
+    files_total: int
+    files_new: int
+
+
+@dataclass
+class Target:
+    partial_path: Path
+    final_path: Path
+    execution_id: int = 7
+
+
+@dataclass
+class RecordingOrchestrator:
+    library: Path
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    issued: dict[str, set[str]] = field(default_factory=dict)
+
+    def issue(self, request_id: str, *paths: str) -> None:
+        self.issued[request_id] = set(paths)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def args_of(self, name: str) -> list[tuple[Any, ...]]:
+        return [args for called, args in self.calls if called == name]
+
+    def staged(self, path: str) -> Path:
+        return self.library / ".ingest-staging" / "7" / "files" / path
+
+    async def file_list(self, detector_id, card_id, label, slot, files):
+        self.calls.append(("file_list", (detector_id, card_id, label, slot, files)))
+        return Ack(7, len(files), len(files))
+
+    async def begin_upload(self, request_id, path, size, offset):
+        self.calls.append(("begin_upload", (request_id, path, size, offset)))
+        if path not in self.issued.get(request_id, ()):
+            raise UnknownRequest(f"no open request {request_id} for {path}")
+        final = self.staged(path)
+        return Target(final.with_name(final.name + ".partial"), final)
+
+    async def file_stored(self, request_id, path, final_path, sha256, size):
+        self.calls.append(("file_stored", (request_id, path, final_path, sha256, size)))
+
+    async def file_rejected(self, request_id, path, reason):
+        self.calls.append(("file_rejected", (request_id, path, reason)))
+
+    async def copy_error(self, request_id, path, error, retryable):
+        self.calls.append(("copy_error", (request_id, path, error, retryable)))
+        if request_id not in self.issued:
+            raise UnknownRequest(request_id)
+
+    async def card_removed(self, detector_id, card_id):
+        self.calls.append(("card_removed", (detector_id, card_id)))
+
+    async def detector_connected(self, detector_id):
+        self.calls.append(("detector_connected", (detector_id,)))
+
+    async def detector_disconnected(self, detector_id):
+        self.calls.append(("detector_disconnected", (detector_id,)))
+
+
+@dataclass
+class RecordingEngine:
+    executions: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    async def list_executions(self, limit: int) -> list[dict[str, Any]]:
+        self.calls.append(("list_executions", (limit,)))
+        return self.executions[:limit]
+
+    async def retry(self, execution_id: int, step_id: int) -> None:
+        self.calls.append(("retry", (execution_id, step_id)))
+        if not any(e["id"] == execution_id for e in self.executions):
+            raise LookupError(f"no execution {execution_id}")
+
+    async def cancel(self, execution_id: int) -> None:
+        self.calls.append(("cancel", (execution_id,)))
+        if not any(e["id"] == execution_id for e in self.executions):
+            raise LookupError(f"no execution {execution_id}")
