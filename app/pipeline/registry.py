@@ -10,6 +10,7 @@ the definition does not have, and cycles are errors then, never at run time.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
     from app.db.models import PipelineExecution
 
+log = logging.getLogger(__name__)
+
 EXTRA_MODULES_ENV = "INGEST_EXTRA_STEP_MODULES"
 STEP_PACKAGES = ("app.pipeline.steps",)
 
@@ -30,6 +33,7 @@ S = TypeVar("S", bound=type[BaseStep])
 _steps: dict[str, type[BaseStep]] = {}
 _pipelines: dict[str, PipelineDefinition] = {}
 _loaded = False
+_import_errors: dict[str, str] = {}
 
 
 class PipelineDefinitionError(ValueError):
@@ -67,7 +71,11 @@ def load_step_modules(extra: Iterable[str] = ()) -> None:
         _loaded = True
         modules = [*STEP_PACKAGES, *_env_modules(), *modules]
     for module in modules:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # one broken step module must not take the whole engine down
+            _import_errors[module] = f"{type(exc).__name__}: {exc}"
+            log.exception("cannot import step module %s; its steps are unknown in this process", module)
 
 
 def _env_modules() -> list[str]:
@@ -81,7 +89,13 @@ def get_step(name: str) -> type[BaseStep]:
     try:
         return _steps[name]
     except KeyError:
-        raise UnknownStep(f"no step named {name!r} is registered in this process") from None
+        raise UnknownStep(f"no step named {name!r} is registered in this process{_import_problems()}") from None
+
+
+def _import_problems() -> str:
+    if not _import_errors:
+        return ""
+    return " (step modules that failed to import: " + "; ".join(f"{m}: {e}" for m, e in _import_errors.items()) + ")"
 
 
 def known_steps() -> list[str]:
@@ -132,7 +146,7 @@ def validate_graph(pipeline: str, steps: Sequence[NewStep]) -> None:
         if step.name not in _steps:
             load_step_modules()
         if step.name not in _steps:
-            raise PipelineDefinitionError(f"pipeline {pipeline!r}: unknown step {step.name!r}")
+            raise PipelineDefinitionError(f"pipeline {pipeline!r}: unknown step {step.name!r}{_import_problems()}")
         if (step.name, step.key) in seen:
             raise PipelineDefinitionError(f"pipeline {pipeline!r}: step {step.name!r} key {step.key!r} is listed twice")
         seen.add((step.name, step.key))

@@ -1,0 +1,206 @@
+"""`PipelineEngine`: the one door to the pipeline for the orchestrator, the UI channel, the
+CLI and the window (docs/architecture.md, "Engine facade").
+
+It creates executions, queues what is ready (always after the commit), wakes, retries and
+cancels, lists executions as the JSON of `pipeline:list`, and runs the station's embedded
+worker pool. Events go to the station's bus; a standalone worker's engine publishes them to
+Redis instead (`events_bridge`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db.engine import Database
+from app.db.models import ExecutionState, PipelineExecution, PipelineStep, StepState
+from app.db.types import utcnow
+from app.events import EventBus
+from app.pipeline import scheduler
+from app.pipeline.events_bridge import EventBridge, EventPublisher
+from app.pipeline.registry import PipelineDefinition, get_pipeline
+from app.pipeline.scheduler import Report, RetryRefused
+from app.pipeline.worker import StepQueue, WorkerOptions, WorkerPool
+from app.worker_id import new_worker_id
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class PipelineEngine:
+    def __init__(self, *, db: Database, redis: aioredis.Redis, settings: Settings, bus: EventBus | None = None,
+                 prefix: str | None = None, services: dict[str, Any] | None = None,
+                 origin: str | None = None) -> None:
+        self.db = db
+        self.redis = redis
+        self.settings = settings
+        self.bus = bus
+        self.prefix = prefix or settings.redis_prefix
+        self.queue = StepQueue(redis, self.prefix)
+        # Shared objects for steps (`ctx.services`); the station fills it (e.g. the orchestrator).
+        self.services: dict[str, Any] = services if services is not None else {}
+        self.origin = origin or new_worker_id("engine")
+        self.pool: WorkerPool | None = None
+        self._publisher: EventPublisher | None = None
+        self._bridge: EventBridge | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self, *, workers: int, worker_id: str | None = None, options: WorkerOptions | None = None,
+                    bridge: bool = True, role: str = "station") -> None:
+        """Start the worker pool (`workers` steps at once; 0 = none) and, with a bus, the bridge
+        that brings remote workers' events to it; without a bus, events are published to Redis."""
+        await self.queue.ensure_group()
+        if self.bus is None:
+            self._publisher = EventPublisher(self.redis, self.prefix, self.origin)
+            self._publisher.start()
+        elif bridge:
+            self._bridge = EventBridge(self.redis, self.prefix, self.bus, self.origin)
+            await self._bridge.start()
+        if workers > 0:
+            opts = options or WorkerOptions()
+            opts.concurrency = workers
+            self.pool = WorkerPool(db=self.db, queue=self.queue, settings=self.settings,
+                                   worker_id=worker_id or new_worker_id(role), emit=self.emit,
+                                   services=self.services, options=opts, role=role)
+            await self.pool.start()
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.stop()
+            self.pool = None
+        if self._bridge is not None:
+            await self._bridge.stop()
+            self._bridge = None
+        if self._publisher is not None:
+            await self._publisher.stop()
+            self._publisher = None
+
+    def count_workers(self) -> int:
+        """Steps the live workers (this station's and remote ones) can run at once."""
+        if self.pool is None:
+            return 0
+        return max(self.pool.live_workers, self.pool.options.concurrency)
+
+    # -- events ---------------------------------------------------------------------------------
+    def emit(self, type_: str, data: dict[str, Any]) -> None:
+        if self.bus is not None:
+            self.bus.emit(type_, **data)
+        elif self._publisher is not None:
+            self._publisher(type_, data)
+
+    async def _announce(self, report: Report) -> None:
+        await self.queue.send(report.queued)
+        await self.queue.send_later(report.delayed)
+        await self.queue.dead_letter(report.dead)
+        for type_, data in report.events:
+            self.emit(type_, data)
+
+    # -- executions -----------------------------------------------------------------------------
+    def create_execution(self, session: Session, pipeline: str | PipelineDefinition, **fields: Any) -> PipelineExecution:
+        """In the caller's transaction: the execution and its static steps, nothing queued yet.
+        After the commit, call `await enqueue_ready(execution.id)`."""
+        definition = pipeline if isinstance(pipeline, PipelineDefinition) else get_pipeline(pipeline)
+        execution = PipelineExecution(pipeline=definition.name, state=ExecutionState.PENDING.value, **fields)
+        session.add(execution)
+        session.flush()
+        scheduler.create_steps(session, execution.id, definition.topological())
+        return execution
+
+    async def enqueue_ready(self, execution_id: int) -> int:
+        """Queue every step of the execution whose dependencies are done; returns how many."""
+        report = Report()
+
+        def queue(session: Session) -> None:
+            scheduler.queue_ready(session, execution_id, None, report)
+            scheduler.settle_execution(session, execution_id, report)
+
+        await self.db.run(queue)
+        await self._announce(report)
+        return len(report.queued)
+
+    async def wake(self, execution_id: int, step_name: str | None = None, key: str | None = None) -> int:
+        """Queue the execution's waiting steps (all, or those with that name/key) again.
+        A matching step that is running right now runs once more after it returns `wait`."""
+        report = Report()
+        count = await self.db.run(lambda s: scheduler.wake(s, execution_id, step_name, key, report))
+        await self._announce(report)
+        return count
+
+    async def retry(self, execution_id: int, step_id: int) -> list[int]:
+        """Re-run a failed step and everything downstream of it (succeeded upstream steps are
+        kept). Raises RetryRefused, with the reason, when the step is not failed."""
+        report = Report()
+        reset = await self.db.run(lambda s: scheduler.retry(s, execution_id, step_id, report))
+        await self._announce(report)
+        return reset
+
+    async def cancel(self, execution_id: int) -> int:
+        """Cancel every unfinished step; a running one is stopped if it runs here, and its
+        result is discarded wherever it runs."""
+        report = Report()
+        count = await self.db.run(lambda s: scheduler.cancel(s, execution_id, report))
+        if self.pool is not None:
+            self.pool.cancel_execution(execution_id)
+        await self._announce(report)
+        return count
+
+    async def list_executions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest executions with their steps: the `pipeline:list` answer."""
+        return await self.db.run(lambda s: list_executions(s, limit))
+
+
+def list_executions(session: Session, limit: int = 50) -> list[dict[str, Any]]:
+    limit = max(1, min(int(limit), 1000))
+    executions = session.execute(
+        select(PipelineExecution).order_by(PipelineExecution.id.desc()).limit(limit)
+    ).scalars().all()
+    if not executions:
+        return []
+    steps: dict[int, list[PipelineStep]] = {}
+    for step in session.execute(
+        select(PipelineStep).where(PipelineStep.execution_id.in_([e.id for e in executions])).order_by(PipelineStep.id)
+    ).scalars():
+        steps.setdefault(step.execution_id, []).append(step)
+    now = utcnow()
+    return [_execution_json(e, steps.get(e.id, []), now) for e in executions]
+
+
+def _execution_json(e: PipelineExecution, steps: list[PipelineStep], now: datetime) -> dict[str, Any]:
+    done = sum(1 for s in steps if StepState(s.state).is_final)
+    return {
+        "id": e.id, "pipeline": e.pipeline, "state": e.state, "detector_id": e.detector_id, "card_id": e.card_id,
+        "card_label": e.card_label, "slot": e.slot, "files_total": e.files_total, "files_new": e.files_new,
+        "error": e.error, "created_at": _iso(e.created_at), "finished_at": _iso(e.finished_at),
+        "progress": {"done": done, "total": len(steps)},
+        "steps": [_step_json(s, now) for s in steps],
+    }
+
+
+def _step_json(s: PipelineStep, now: datetime) -> dict[str, Any]:
+    duration_ms = None
+    if s.started_at is not None and s.state != StepState.WAITING.value:
+        end = s.finished_at if s.finished_at is not None else now
+        duration_ms = max(0, int((end - s.started_at).total_seconds() * 1000))
+    return {
+        "id": s.id, "name": s.name, "key": s.key, "state": s.state, "attempt": s.attempt,
+        "duration_ms": duration_ms, "error": s.error, "worker_id": s.worker_id,
+        "progress": {"done": s.progress_done, "total": s.progress_total},
+        "started_at": _iso(s.started_at), "finished_at": _iso(s.finished_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+__all__ = ["PipelineEngine", "RetryRefused", "list_executions"]
