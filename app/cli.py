@@ -92,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _register_extra_commands() -> None:
     """Import the modules that add subcommands (kept out of this file's imports on purpose)."""
+    from app.media import cli_commands as media_commands  # noqa: PLC0415 - argparse only; PyAV loads when run
+
+    if media_commands.register not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(media_commands.register)
 
 
 def run_station(settings: Settings) -> int:
