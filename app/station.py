@@ -25,6 +25,8 @@ from app.instance_lock import AlreadyRunning, InstanceLock
 from app.net.http import json_response
 from app.net.link import DetectorLink
 from app.net.server import StationServer
+from app.pipeline.engine import PipelineEngine
+from app.pipeline.orchestrator import Orchestrator
 from app.net.service import NetService
 from app.version import __version__
 
@@ -51,6 +53,8 @@ class Station:
         # The connected Detectors; the orchestrator sends copy requests through it.
         self.link = DetectorLink()
         self.net: NetService | None = None
+        self.engine: PipelineEngine | None = None
+        self.orchestrator: Orchestrator | None = None
         self.started_at = 0.0
         # Filled by the parts that know the answer (Detector sessions, worker pool).
         self.count_detectors: Callable[[], int] = lambda: 0
@@ -98,7 +102,14 @@ class Station:
         log.info("station %s listening on %s:%d", settings.station_id, settings.host, self.server.bound_port)
 
     async def _start_services(self) -> None:
-        """The pipeline engine, workers and protocol sessions plug in here."""
+        """The pipeline engine and its embedded workers, the orchestrator, the protocol sessions."""
+        self.engine = PipelineEngine(db=self.db, redis=self.redis, settings=self.settings, bus=self.bus)
+        self.orchestrator = Orchestrator(settings=self.settings, db=self.db, engine=self.engine, bus=self.bus,
+                                         link=self.link)
+        self.engine.services["orchestrator"] = self.orchestrator
+        self.on_stop(self._stop_engine)
+        await self.engine.start(workers=self.settings.workers)
+        self.count_workers = self.engine.count_workers
         self.net = NetService(self)
         self.net.install()  # /detector, /ui, GET /api/executions; sets count_detectors
 
@@ -113,6 +124,12 @@ class Station:
                 await stopper()
             except Exception:  # keep stopping the rest
                 log.exception("error while stopping %r", stopper)
+
+    async def _stop_engine(self) -> None:
+        if self.orchestrator is not None:
+            self.orchestrator.close()
+        if self.engine is not None:
+            await self.engine.stop()
 
     async def _release_lock(self) -> None:
         self.lock.release()

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table, insert, sele
 from sqlalchemy.orm import Session
 
 from app.db.models import ImportedFile
+from app.pipeline.file_kinds import is_imported_kind, kind_of
 
 FAT_ROUNDING_S = 2
 MAX_ZONE_SHIFT_H = 14  # UTC-12 .. UTC+14
@@ -96,3 +97,18 @@ def new_files(session: Session, files: Iterable[ListedFile]) -> list[ListedFile]
     files = list(files)
     seen = find_imported(session, files)
     return [f for f in files if f.path not in seen]
+
+
+@dataclass
+class ListingSplit:
+    new: list[str]  # paths to import
+    imported_before: dict[str, ImportedFile]
+    not_imported_kind: list[str]  # proxies, thumbnails and other files
+
+
+def split_listing(session: Session, files: Sequence[ListedFile], import_proxies: bool) -> ListingSplit:
+    """The one rule for what of a card gets imported (used for the ack's count and by filter_new_files)."""
+    wanted = [f for f in files if is_imported_kind(kind_of(f.path), import_proxies)]
+    other = [f.path for f in files if not is_imported_kind(kind_of(f.path), import_proxies)]
+    seen = find_imported(session, wanted)
+    return ListingSplit([f.path for f in wanted if f.path not in seen], seen, other)

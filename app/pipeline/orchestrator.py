@@ -1,0 +1,304 @@
+"""The orchestrator turns Detector signals into executions and wakes the right steps.
+
+The net layer validates messages and moves bytes, then calls these methods; they decide
+what the messages mean (docs/architecture.md, "Orchestrator"). This module does not import
+the net layer: it sends copy requests through the `DetectorLink` it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db.engine import Database
+from app.db.models import (
+    ExecutionFile,
+    ExecutionState,
+    FileState,
+    Jump,
+    PipelineExecution,
+    PipelineStep,
+    TransferRequest,
+)
+from app.events import Event, EventBus
+from app.pipeline import card_import
+from app.pipeline.engine import PipelineEngine
+from app.pipeline.filing import file_into_jump, write_passenger_json
+from app.pipeline.fingerprint import ListedFile, split_listing
+from app.pipeline.library import Library, folder_date
+from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
+from app.pipeline.records import mark_file_imported
+from app.pipeline.transfers import close_finished_requests, copy_request_message, mark_sent, reopen_file
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = (ExecutionState.PENDING, ExecutionState.RUNNING, ExecutionState.WAITING)
+
+
+class UnknownRequest(LookupError):
+    """A request id or path the station never asked for (or no longer wants)."""
+
+
+class AssignError(ValueError):
+    """Clips cannot be assigned as asked; the message says why."""
+
+
+class CopyRequestSender(Protocol):
+    def send_copy_request(self, detector_id: str, data: dict[str, Any]) -> bool: ...
+
+
+@dataclass(frozen=True)
+class FileListAck:
+    execution_id: int
+    files_total: int
+    files_new: int
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    partial_path: Path
+    final_path: Path
+
+
+class Orchestrator:
+    def __init__(self, *, settings: Settings, db: Database, engine: PipelineEngine, bus: EventBus,
+                 link: CopyRequestSender) -> None:
+        self.settings = settings
+        self.db = db
+        self.engine = engine
+        self.bus = bus
+        self.link = link
+        self.library = Library(settings.library)
+        self._tasks: set[asyncio.Task] = set()
+        self._unsubscribe = bus.subscribe(self._on_event)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        for task in self._tasks:
+            task.cancel()
+
+    # -- a card is listed -------------------------------------------------------------------
+    async def file_list(self, detector_id: str, card_id: str, label: str | None, slot: str | None,
+                        files: Sequence[dict[str, Any]]) -> FileListAck:
+        listing = _unique_paths(files)
+        import_proxies = self.settings.import_proxies
+
+        def open_or_create(session: Session) -> tuple[FileListAck, bool]:
+            running = session.scalar(
+                select(PipelineExecution)
+                .where(PipelineExecution.card_id == card_id, PipelineExecution.pipeline == card_import.NAME,
+                       PipelineExecution.state.in_([s.value for s in OPEN_STATES]))
+                .order_by(PipelineExecution.id.desc())
+            )
+            if running is not None:
+                # Listed again while its import waits: resume it, in whichever reader it now sits.
+                running.detector_id = detector_id
+                for request in session.scalars(select(TransferRequest).where(
+                        TransferRequest.execution_id == running.id, TransferRequest.state == "open")):
+                    request.detector_id = detector_id
+                return FileListAck(running.id, running.files_total, running.files_new), False
+            split = split_listing(
+                session, [ListedFile(f["path"], f["size"], _when(f["modified"])) for f in listing], import_proxies)
+            execution = self.engine.create_execution(
+                session, card_import.NAME, detector_id=detector_id, card_id=card_id, card_label=label, slot=slot,
+                files_total=len(listing), files_new=len(split.new), params={"files": listing},
+            )
+            return FileListAck(execution.id, len(listing), len(split.new)), True
+
+        ack, created = await self.db.run(open_or_create)
+        if created:
+            self.bus.emit("pipeline:started", execution_id=ack.execution_id, card_id=card_id, detector_id=detector_id,
+                          files_total=ack.files_total, files_new=ack.files_new)
+            await self.engine.enqueue_ready(ack.execution_id)
+        else:
+            log.info("card %s listed again: resuming execution %d", card_id, ack.execution_id)
+            await self.send_open_requests(ack.execution_id)
+        return ack
+
+    # -- uploads ----------------------------------------------------------------------------
+    async def begin_upload(self, request_id: str, path: str, size: int, offset: int) -> UploadTarget:
+        def check(session: Session) -> UploadTarget:
+            card_file = _requested_file(session, request_id, path)
+            if size != card_file.size:
+                raise UnknownRequest(f"{path} is {card_file.size} bytes on the card's listing, not {size}")
+            if not 0 <= offset <= size:
+                raise UnknownRequest(f"offset {offset} is outside {path} ({size} bytes)")
+            execution_id = card_file.execution_id
+            return UploadTarget(self.library.partial_path(execution_id, path), self.library.staged_path(execution_id, path))
+
+        return await self.db.run(check)
+
+    async def file_stored(self, request_id: str, path: str, final_path: str, sha256: str, size: int) -> None:
+        stored = Path(final_path)
+        if not self.library.contains(stored):
+            raise UnknownRequest(f"{final_path} is outside the library")
+
+        def store(session: Session) -> tuple[int, int | None]:
+            card_file = _requested_file(session, request_id, path)
+            if size != card_file.size:
+                raise UnknownRequest(f"{path}: stored {size} bytes, the card lists {card_file.size}")
+            mark_file_imported(session, card_file, stored, sha256)
+            close_finished_requests(session, request_id)
+            return card_file.execution_id, session.get(TransferRequest, request_id).step_id
+
+        execution_id, step_id = await self.db.run(store)
+        await self._wake_step(execution_id, step_id)
+
+    async def file_rejected(self, request_id: str, path: str, reason: str) -> None:
+        await self._copy_failed(request_id, path, f"rejected: {reason}", retry=True)
+
+    async def copy_error(self, request_id: str, path: str, error: str, retryable: bool) -> None:
+        await self._copy_failed(request_id, path, error, retry=retryable)
+
+    async def _copy_failed(self, request_id: str, path: str, reason: str, *, retry: bool) -> None:
+        def record(session: Session) -> tuple[int, int | None, str | None]:
+            card_file = _requested_file(session, request_id, path)
+            step_id = session.get(TransferRequest, request_id).step_id
+            card_file.request_id = None
+            new_request = None
+            if retry:
+                new_request = reopen_file(session, card_file, reason, step_id)
+            else:
+                card_file.state, card_file.error = FileState.MISSING, reason
+            close_finished_requests(session, request_id)
+            return card_file.execution_id, step_id, new_request.id if new_request else None
+
+        execution_id, step_id, new_request = await self.db.run(record)
+        log.warning("copy of %s failed (%s)%s", path, reason, f"; asked again ({new_request})" if new_request else "")
+        if new_request:
+            await self.send_request(new_request)
+        else:
+            await self._wake_step(execution_id, step_id)
+
+    async def card_removed(self, detector_id: str, card_id: str) -> None:
+        # Outstanding requests wait for the card to be listed again (docs/protocol.md).
+        log.info("card %s left detector %s; its open requests wait for it", card_id, detector_id)
+        self.bus.emit("detector:card_removed", detector_id=detector_id, card_id=card_id)
+
+    async def detector_connected(self, detector_id: str) -> None:
+        """Nothing to send yet: the Detector lists its cards, which resumes their imports."""
+
+    async def detector_disconnected(self, detector_id: str) -> None:
+        """Requests stay open; a dropped upload resumes from the bytes held when the card is back."""
+
+    # -- sending requests -------------------------------------------------------------------
+    async def send_request(self, request_id: str) -> bool:
+        def load(session: Session) -> tuple[str | None, dict[str, Any] | None]:
+            request = session.get(TransferRequest, request_id)
+            if request is None or request.state != "open":
+                return None, None
+            return request.detector_id, copy_request_message(session, request, self.library)
+
+        detector_id, message = await self.db.run(load)
+        if not detector_id or not message or not message["files"]:
+            return False
+        sent = self.link.send_copy_request(detector_id, message)
+        if sent:
+            await self.db.run(lambda s: mark_sent(s, request_id))
+        else:
+            log.info("detector %s is not connected: request %s waits for the card", detector_id, request_id)
+        return sent
+
+    async def send_open_requests(self, execution_id: int) -> int:
+        request_ids = await self.db.run(lambda s: list(s.scalars(
+            select(TransferRequest.id).where(TransferRequest.execution_id == execution_id,
+                                             TransferRequest.state == "open").order_by(TransferRequest.created_at))))
+        return sum([await self.send_request(request_id) for request_id in request_ids])
+
+    def _on_event(self, event: Event) -> None:
+        if event.type == "transfer:requested":
+            task = asyncio.get_running_loop().create_task(self.send_request(event.data["request_id"]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _wake_step(self, execution_id: int, step_id: int | None) -> None:
+        if step_id is None:
+            await self.engine.wake(execution_id)
+            return
+        step = await self.db.run(lambda s: s.get(PipelineStep, step_id))
+        await self.engine.wake(execution_id, step.name, step.key)
+
+    # -- the crew assigns unassigned clips --------------------------------------------------
+    async def assign_clips(self, execution_id: int, file_ids: Sequence[int], jump_id: int | None = None,
+                           passenger: dict[str, Any] | None = None) -> int:
+        """Move unassigned clips of a card into a passenger's jump: an existing jump of the same
+        card, or a new one for a passenger typed in. Returns the jump's id."""
+        if (jump_id is None) == (passenger is None):
+            raise AssignError("give either an existing jump or a new passenger")
+        if passenger is not None:
+            try:
+                passenger = parse_passenger_code(json.dumps(passenger)).payload
+            except NotPassengerCode as exc:
+                raise AssignError(f"not a passenger: {exc}") from None
+
+        def assign(session: Session) -> int:
+            execution = session.get(PipelineExecution, execution_id)
+            if execution is None:
+                raise AssignError(f"no execution {execution_id}")
+            files = session.scalars(select(ExecutionFile).where(
+                ExecutionFile.execution_id == execution_id, ExecutionFile.id.in_(list(file_ids)))).all()
+            if len(files) != len(set(file_ids)):
+                raise AssignError("some of these clips are not part of this import")
+            sources = {f.jump_id for f in files}
+            if any(f.jump is None or not f.jump.unassigned for f in files):
+                raise AssignError("only unassigned clips can be assigned")
+            if jump_id is not None:
+                jump = session.get(Jump, jump_id)
+                if jump is None or jump.unassigned or jump.card_id != execution.card_id:
+                    raise AssignError("that jump is not a passenger jump of the same card")
+            else:
+                first = min(f.modified for f in files)
+                day = folder_date(passenger.get("jump_date"), first)
+                jump = Jump(execution_id=execution_id, card_id=execution.card_id, booking_id=passenger["booking_id"],
+                            passenger_name=passenger["passenger_name"], passenger=passenger, jump_date=day,
+                            output_dir=str(self.library.jump_dir(day, passenger["booking_id"], passenger["passenger_name"])))
+                session.add(jump)
+                session.flush()
+            for card_file in files:
+                card_file.jump_id = jump.id
+            session.flush()
+            for card_file in files:
+                file_into_jump(session, card_file, jump)
+            for touched in [jump, *(session.get(Jump, j) for j in sources if j)]:
+                session.refresh(touched)
+                write_passenger_json(touched)
+            return jump.id
+
+        assigned = await self.db.run(assign)
+        self.bus.emit("pipeline:clips_assigned", execution_id=execution_id, jump_id=assigned, file_ids=list(file_ids))
+        return assigned
+
+
+def _requested_file(session: Session, request_id: str, path: str) -> ExecutionFile:
+    request = session.get(TransferRequest, request_id)
+    if request is None:
+        raise UnknownRequest(f"request {request_id!r} was never issued by this station")
+    if request.state != "open":
+        raise UnknownRequest(f"request {request_id!r} is {request.state}")
+    card_file = session.scalar(select(ExecutionFile).where(ExecutionFile.request_id == request_id,
+                                                           ExecutionFile.path == path))
+    if card_file is None or card_file.state != FileState.REQUESTED:
+        raise UnknownRequest(f"{path!r} is not an outstanding file of request {request_id!r}")
+    return card_file
+
+
+def _unique_paths(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for entry in files:
+        seen.setdefault(entry["path"], {"path": entry["path"], "size": int(entry["size"]),
+                                        "modified": _when(entry["modified"]).isoformat()})
+    return list(seen.values())
+
+
+def _when(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -1,0 +1,99 @@
+"""assign_jumps: every new file of the card goes to a passenger's jump, or to unassigned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from app.db.models import ExecutionFile, FileState, Jump, PipelineExecution
+from app.pipeline.base import BaseStep, ChildrenOf, NewStep, StepContext, StepResult
+from app.pipeline.filing import file_into_jump, write_passenger_json
+from app.pipeline.jumps import CardFile, group_into_jumps
+from app.pipeline.library import Library, folder_date
+from app.pipeline.registry import register
+
+
+@register
+class AssignJumps(BaseStep):
+    """Runs once every small clip was decoded. Clips sorted by time: a passenger clip opens that
+    passenger's jump up to the next one; earlier ones are unassigned. Creates the jumps, files
+    the clips already here, and spawns the fetch and the render of each jump."""
+
+    name = "assign_jumps"
+
+    async def run(self, ctx: StepContext) -> StepResult:
+        decoded: dict[int, dict[str, Any]] = {
+            out["file_id"]: out for out in ctx.inputs.get("children:request_qr_videos", []) if out and "file_id" in out
+        }
+        library = Library(ctx.settings.library)
+
+        def assign(session) -> list[dict[str, Any]]:
+            execution = session.get(PipelineExecution, ctx.execution_id)
+            files = session.scalars(
+                select(ExecutionFile).where(ExecutionFile.execution_id == execution.id,
+                                            ExecutionFile.state != FileState.SKIPPED)
+            ).all()
+            by_id = {f.id: f for f in files}
+            groups = group_into_jumps([
+                CardFile(f.id, f.path, f.modified, (decoded.get(f.id) or {}).get("passenger")) for f in files
+            ])
+            made = []
+            for group in groups:
+                jump = _jump_for(session, execution, group.passenger, by_id.get(group.opened_by),
+                                 decoded.get(group.opened_by) or {}, [by_id[i] for i in group.files], library)
+                for file_id in group.files:
+                    by_id[file_id].jump_id = jump.id
+                session.flush()
+                for file_id in group.files:
+                    file_into_jump(session, by_id[file_id], jump)
+                session.refresh(jump)
+                write_passenger_json(jump)
+                made.append({"jump_id": jump.id, "unassigned": jump.unassigned, "passenger": jump.passenger,
+                             "clip": jump.qr_clip, "files": len(group.files), "output_dir": jump.output_dir})
+            return made
+
+        jumps = await ctx.db.run(assign)
+        spawn: list[NewStep] = []
+        for jump in jumps:
+            key = str(jump["jump_id"])
+            spawn.append(NewStep("request_session_videos", key=key, params={"jump_id": jump["jump_id"]}))
+            if jump["unassigned"]:
+                ctx.log.info("%d files before the first passenger code: unassigned, in %s", jump["files"], jump["output_dir"])
+                continue
+            passenger = jump["passenger"]
+            ctx.log.info("jump of %s (%s): %d files, in %s", passenger["passenger_name"], passenger["booking_id"],
+                         jump["files"], jump["output_dir"])
+            ctx.emit("pipeline:qr_decoded", jump_id=jump["jump_id"], clip=jump["clip"], passenger=passenger)
+            spawn.append(NewStep("render_final", key=key, params={"jump_id": jump["jump_id"]},
+                                 depends_on=[ChildrenOf("request_session_videos", key)]))
+        if not any(not j["unassigned"] for j in jumps):
+            ctx.log.warning("no passenger code found on this card: every new file is unassigned")
+        return StepResult.ok({"jumps": jumps}, spawn=spawn)
+
+
+def _jump_for(session, execution: PipelineExecution, passenger: dict | None, opener: ExecutionFile | None,
+              decoded: dict[str, Any], files: list[ExecutionFile], library: Library) -> Jump:
+    """The jump row of a group, found again on a re-run (same execution, same opening clip)."""
+    query = select(Jump).where(Jump.execution_id == execution.id)
+    query = query.where(Jump.unassigned.is_(True)) if passenger is None else query.where(Jump.qr_clip == opener.path)
+    jump = session.scalar(query)
+    if jump is not None:
+        return jump
+    first_time = min(f.modified for f in files)
+    day = folder_date(passenger.get("jump_date") if passenger else None, first_time)
+    if passenger is None:
+        output_dir = library.unassigned_dir(day, execution.card_id or "card")
+    else:
+        output_dir = library.jump_dir(day, passenger["booking_id"], passenger["passenger_name"])
+    jump = Jump(
+        execution_id=execution.id, card_id=execution.card_id, unassigned=passenger is None,
+        booking_id=passenger["booking_id"] if passenger else None,
+        passenger_name=passenger["passenger_name"] if passenger else None,
+        passenger=passenger, jump_date=day, qr_clip=opener.path if opener else None,
+        qr_frame_path=decoded.get("frame"), output_dir=str(output_dir),
+    )
+    session.add(jump)
+    session.flush()
+    return jump
+

@@ -1,0 +1,49 @@
+"""cleanup: this execution's temporary and partial files go; nothing else does."""
+
+from __future__ import annotations
+
+import os
+
+from app.pipeline.base import BaseStep, StepContext, StepResult
+from app.pipeline.library import Library
+from app.pipeline.registry import register
+
+
+@register
+class Cleanup(BaseStep):
+    """Removes partial uploads and empty folders of this execution's staging folder. A file
+    that is still there complete (never filed) is kept and reported, never deleted."""
+
+    name = "cleanup"
+
+    async def run(self, ctx: StepContext) -> StepResult:
+        staging = Library(ctx.settings.library).staging_dir(ctx.execution_id)
+        removed, kept = await ctx.offload(_clean, staging)
+        for path in kept:
+            ctx.log.warning("left in place (complete, never filed): %s", path)
+        ctx.log.info("removed %d partial files from %s", removed, staging)
+        return StepResult.ok({"removed": removed, "kept": kept})
+
+
+def _clean(staging) -> tuple[int, list[str]]:
+    removed, kept = 0, []
+    if not staging.exists():
+        return 0, []
+    for root, dirs, files in os.walk(staging, topdown=False):
+        for name in files:
+            path = os.path.join(root, name)
+            if name.endswith(".partial"):
+                os.unlink(path)
+                removed += 1
+            else:
+                kept.append(path)
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(root, name))
+            except OSError:
+                pass  # not empty: holds a kept file
+    try:
+        os.rmdir(staging)
+    except OSError:
+        pass
+    return removed, kept

@@ -1,0 +1,45 @@
+"""extract_metadata: duration, codec, resolution, camera... of one stored video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.db.models import ExecutionFile, ImportedFile
+from app.media.errors import MediaReadError
+from app.pipeline.base import BaseStep, StepContext, StepResult
+from app.pipeline.registry import register
+
+
+@register
+class ExtractMetadata(BaseStep):
+    """Read the file's metadata with PyAV; kept on the file's records and in passenger.json.
+    An unreadable clip is marked so (the render leaves it out) instead of failing the jump."""
+
+    name = "extract_metadata"
+    timeout_s = 120.0
+
+    async def run(self, ctx: StepContext) -> StepResult:
+        file_id = int(ctx.params["file_id"])
+        card_file = await ctx.db.run(lambda s: s.get(ExecutionFile, file_id))
+        from app.media.probe import probe  # noqa: PLC0415 - loads FFmpeg; only where steps run
+
+        try:
+            media = await ctx.offload(probe, Path(card_file.stored_path))
+        except MediaReadError as exc:
+            ctx.log.warning("%s is not a readable video, left out of the render: %s", card_file.path, exc)
+            media = {"error": str(exc)}
+
+        def store(session) -> None:
+            row = session.get(ExecutionFile, file_id)
+            row.media = media
+            record = session.scalar(select(ImportedFile).where(ImportedFile.fingerprint == row.fingerprint))
+            if record is not None:
+                record.media = media
+
+        await ctx.db.run(store)
+        if "error" not in media:
+            ctx.log.info("%s: %.1f s, %s %sx%s", card_file.path, media.get("duration_s") or 0, media.get("video_codec"),
+                         media.get("width"), media.get("height"))
+        return StepResult.ok({"file_id": file_id, "media": media})

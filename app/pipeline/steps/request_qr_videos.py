@@ -1,0 +1,43 @@
+"""request_qr_videos (request_small_files): the small clips first, to read passengers' codes."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.db.models import ExecutionFile, FileState
+from app.pipeline.base import BaseStep, NewStep, StepContext, StepResult
+from app.pipeline.fetching import fetch_files, report
+from app.pipeline.file_kinds import VIDEO
+from app.pipeline.registry import register
+
+
+@register
+class RequestQrVideos(BaseStep):
+    """Ask for the new small video clips (< small_file_bytes) in time order; start a `decode_qr`
+    for each as soon as it is stored; wait (holding no worker) until all are in."""
+
+    name = "request_qr_videos"
+
+    async def run(self, ctx: StepContext) -> StepResult:
+        threshold = ctx.settings.small_file_bytes
+
+        def work(session):
+            small = session.scalars(
+                select(ExecutionFile)
+                .where(ExecutionFile.execution_id == ctx.execution_id, ExecutionFile.kind == VIDEO,
+                       ExecutionFile.state != FileState.SKIPPED, ExecutionFile.size < threshold)
+                .order_by(ExecutionFile.modified, ExecutionFile.path)
+            ).all()
+            progress = fetch_files(session, ctx, small)
+            paths = {f.id: f.path for f in small}
+            return progress, paths
+
+        progress, paths = await ctx.db.run(work)
+        report(ctx, progress, "small clips")
+        decoders = [NewStep("decode_qr", key=paths[file_id], params={"file_id": file_id}) for file_id in progress.stored]
+        if not progress.done:
+            return StepResult.wait(f"{progress.outstanding} of {progress.total} small clips still to come", spawn=decoders)
+        if progress.failed:
+            return StepResult.fail(f"{len(progress.failed)} small clips could not be copied: " + "; ".join(progress.failed))
+        return StepResult.ok({"small_clips": progress.total, "stored": len(progress.stored),
+                              "missing": len(progress.missing)}, spawn=decoders)
