@@ -1,0 +1,273 @@
+"""Keeps the Imports tree, the Detectors panel and the details panel in step with the station,
+and carries out what the crew asks from the menus (through the station's facades only)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QImage, QPixmap
+from sqlalchemy import select
+
+from app.db.models import Jump, PipelineStep
+from app.events import Event
+from app.gui.detectors_state import DetectorsState
+from app.gui.imports_data import jumps_of_card, load_execution, load_recent, load_step_details
+from app.gui.imports_model import ImportsModel, Kind, Node
+from app.gui.views.assign_dialog import AssignDialog
+from app.gui.views.step_details import StepDetailsPanel
+
+log = logging.getLogger(__name__)
+
+# Events arrive in bursts (a card with 200 files); one database read per execution per burst.
+SYNC_DELAY_S = 0.25
+THUMBNAIL_SIZE = (144, 88)
+
+
+def _load_thumbnail(path: str) -> QImage | None:
+    """On a worker thread: QImage (unlike QPixmap) may be made off the GUI thread."""
+    image = QImage(path)
+    if image.isNull():
+        return None
+    return image.scaled(*THUMBNAIL_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+
+
+class ImportsController(QObject):
+    message = Signal(str)  # for the status line
+    problem = Signal(str)  # an action the station refused, in words
+
+    def __init__(
+        self,
+        station: Any,
+        model: ImportsModel,
+        detectors: DetectorsState,
+        details: StepDetailsPanel,
+        open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.model = model
+        self.detectors = detectors
+        self.details = details
+        self.open_url = open_url
+        self.assign_dialog: AssignDialog | None = None
+        self._dirty: set[int] = set()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._selected: Node | None = None
+        model.thumbnail_wanted.connect(self._want_thumbnail)
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def spawn(self, coro: Awaitable[Any], what: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._tasks.discard(finished)
+            if finished.cancelled():
+                return
+            exc = finished.exception()
+            if exc is not None:
+                log.warning("%s failed: %s", what, exc, exc_info=exc)
+                self.problem.emit(f"{what} failed: {exc}")
+
+        task.add_done_callback(done)
+        return task
+
+    async def close(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until every scheduled read and action has finished (tests, screenshots)."""
+        while self._tasks or self._flush_handle is not None:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            if self._flush_handle is not None:
+                await asyncio.sleep(SYNC_DELAY_S / 2)
+
+    def _db(self):
+        if self.station.db is None:
+            raise RuntimeError("the database is not open")
+        return self.station.db
+
+    # -- events and database reads ------------------------------------------------------------
+    def handle_event(self, event: Event) -> None:
+        self.detectors.apply_event(event)
+        execution_id = self.model.apply_event(event)
+        if execution_id is not None:
+            self.mark_dirty(execution_id)
+
+    def mark_dirty(self, execution_id: int) -> None:
+        self._dirty.add(execution_id)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(SYNC_DELAY_S, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self.spawn(self._flush(), "Reading the import from the database")
+
+    async def _flush(self) -> None:
+        try:
+            while self._dirty:
+                execution_ids, self._dirty = sorted(self._dirty), set()
+                for execution_id in execution_ids:
+                    snapshot = await self._db().run(lambda session, eid=execution_id: load_execution(session, eid))
+                    if snapshot is not None:
+                        self.model.merge_snapshot(snapshot)
+                        self.detectors.set_card_label(execution_id, snapshot.execution.card_label)
+                await self._refresh_details(execution_ids)
+        finally:
+            self._flush_handle = None
+
+    async def load_recent(self, limit: int = 50) -> None:
+        snapshots = await self._db().run(lambda session: load_recent(session, limit))
+        for snapshot in reversed(snapshots):
+            self.model.merge_snapshot(snapshot)
+
+    def _want_thumbnail(self, jump_id: int, path: str) -> None:
+        self.spawn(self._load_thumbnail(jump_id, path), "Loading a QR frame")
+
+    async def _load_thumbnail(self, jump_id: int, path: str) -> None:
+        image = await asyncio.get_running_loop().run_in_executor(None, _load_thumbnail, path)
+        if image is not None:
+            self.model.set_thumbnail(jump_id, QPixmap.fromImage(image))
+            if self._selected is not None and self._selected.kind is Kind.JUMP and self._selected.id == jump_id:
+                self.select(self._selected)
+
+    # -- the details panel --------------------------------------------------------------------
+    def select(self, node: Node | None) -> None:
+        self._selected = node
+        if node is None:
+            self.details.show_nothing()
+        elif node.kind is Kind.STEP:
+            self.spawn(self._show_step(node.id), "Reading the step's log")
+        elif node.kind is Kind.JUMP:
+            self.details.show_jump(node.row, self.model.thumbnail(node.id))
+        elif node.kind is Kind.EXECUTION:
+            self.details.show_execution(node.row)
+        elif node.kind is Kind.CLIP and node.parent is not None:
+            self.details.show_jump(node.parent.row, None)
+
+    async def _show_step(self, step_id: int) -> None:
+        details = await self._db().run(lambda session: load_step_details(session, step_id))
+        selected = self._selected
+        if details is not None and selected is not None and selected.kind is Kind.STEP and selected.id == step_id:
+            self.details.show_step(details)
+
+    async def _refresh_details(self, execution_ids: list[int]) -> None:
+        node = self._selected
+        if node is None or node.parent is None:
+            return  # nothing shown, or the row is gone
+        execution = self.model.execution_of(node)
+        if execution is not None and execution.id in execution_ids:
+            if node.kind is Kind.STEP:
+                await self._show_step(node.id)
+            else:
+                self.select(node)
+
+    # -- what the menus do --------------------------------------------------------------------
+    def _facade(self, name: str) -> Any:
+        facade = getattr(self.station, name, None)
+        if facade is None:
+            raise RuntimeError(f"the station has no {name} running")
+        return facade
+
+    def retry_step(self, execution_id: int, step_id: int) -> None:
+        self.spawn(self._retry([step_id], execution_id), "Retry")
+
+    def retry_failed(self, execution_id: int) -> None:
+        async def failed_then_retry() -> None:
+            step_ids = await self._db().run(lambda session: list(session.scalars(
+                select(PipelineStep.id).where(PipelineStep.execution_id == execution_id,
+                                              PipelineStep.state == "failed").order_by(PipelineStep.id))))
+            if not step_ids:
+                self.message.emit(f"Import {execution_id} has no failed step")
+                return
+            await self._retry(step_ids, execution_id)
+
+        self.spawn(failed_then_retry(), "Retry")
+
+    async def _retry(self, step_ids: list[int], execution_id: int) -> None:
+        engine = self._facade("engine")
+        for step_id in step_ids:
+            await engine.retry(execution_id, step_id)
+        self.message.emit(f"Retrying {len(step_ids)} step{'s' if len(step_ids) != 1 else ''} of import {execution_id}")
+        self.mark_dirty(execution_id)
+
+    def cancel(self, execution_id: int) -> None:
+        async def cancel() -> None:
+            await self._facade("engine").cancel(execution_id)
+            self.message.emit(f"Import {execution_id} cancelled")
+            self.mark_dirty(execution_id)
+
+        self.spawn(cancel(), "Cancel")
+
+    def open_path(self, path: str | os.PathLike[str]) -> None:
+        if not Path(path).exists():
+            self.problem.emit(f"{path} does not exist (yet)")
+            return
+        self.open_url(QUrl.fromLocalFile(str(path)))
+
+    def open_execution_folder(self, execution_id: int) -> None:
+        async def find_and_open() -> None:
+            folders = await self._db().run(lambda session: [d for d in session.scalars(
+                select(Jump.output_dir).where(Jump.execution_id == execution_id)) if d])
+            if folders:
+                common = Path(os.path.commonpath(folders))
+                self.open_path(common if common.is_dir() else common.parent)
+            else:
+                self.open_path(self.station.settings.library)
+
+        self.spawn(find_and_open(), "Open folder")
+
+    def open_jump_folder(self, jump_id: int) -> None:
+        node = self.model.node(Kind.JUMP, jump_id)
+        if node is not None and node.row.output_dir:
+            self.open_path(node.row.output_dir)
+        else:
+            self.problem.emit("This passenger has no folder yet")
+
+    def play_jump(self, jump_id: int) -> None:
+        node = self.model.node(Kind.JUMP, jump_id)
+        if node is not None and node.row.video_path:
+            self.open_path(node.row.video_path)
+        else:
+            self.problem.emit("This passenger's video is not rendered yet")
+
+    def ask_assign(self, execution_id: int, clip_ids: list[int]) -> None:
+        async def open_dialog() -> None:
+            jumps = await self._db().run(lambda session: jumps_of_card(session, execution_id))
+            names = [self.model.node(Kind.CLIP, clip_id).row.name for clip_id in clip_ids
+                     if self.model.node(Kind.CLIP, clip_id) is not None]
+            dialog = AssignDialog(names, jumps, self.details.window())
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.accepted.connect(lambda: self.assign_clips(
+                execution_id, clip_ids, jump_id=dialog.chosen_jump(), passenger=dialog.new_passenger()))
+            dialog.destroyed.connect(lambda: setattr(self, "assign_dialog", None))
+            self.assign_dialog = dialog
+            dialog.open()  # not exec(): the event loop keeps serving Detectors meanwhile
+
+        self.spawn(open_dialog(), "Assign")
+
+    def assign_clips(self, execution_id: int, clip_ids: list[int], *, jump_id: int | None = None,
+                     passenger: dict[str, str] | None = None) -> asyncio.Task[Any]:
+        async def assign() -> None:
+            orchestrator = self._facade("orchestrator")
+            if not hasattr(orchestrator, "assign_clips"):
+                raise RuntimeError("this station cannot assign clips by hand yet (no assign_clips)")
+            await orchestrator.assign_clips(execution_id, clip_ids, jump_id=jump_id, passenger=passenger)
+            who = passenger["passenger_name"] if passenger else (
+                self.model.node(Kind.JUMP, jump_id).row.passenger_name if self.model.node(Kind.JUMP, jump_id) else "")
+            self.message.emit(f"{len(clip_ids)} clip{'s' if len(clip_ids) != 1 else ''} assigned to {who}")
+            self.mark_dirty(execution_id)
+
+        return self.spawn(assign(), "Assign")

@@ -1,0 +1,152 @@
+"""The desk window: Detectors on the left, the Imports tree in the middle, details on the right,
+the station's vital signs in the status line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QEvent, QItemSelection, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
+from PySide6.QtWidgets import QFrame, QLabel, QMainWindow, QSplitter, QToolBar, QVBoxLayout, QWidget, QSizePolicy
+
+from app.events import Event
+from app.gui.activity import ActivityNotifier
+from app.gui.detectors_state import DetectorsState
+from app.gui.event_bridge import EventBridge
+from app.gui.imports_controller import ImportsController
+from app.gui.imports_model import ImportsModel
+from app.gui.lag_monitor import LagMonitor
+from app.gui.resources import icon
+from app.gui.views.detectors_panel import DetectorsPanel
+from app.gui.views.imports_view import ImportsView
+from app.gui.views.settings_dialog import SettingsDialog
+from app.gui.views.status_bar import StationStatusBar
+from app.gui.views.step_details import StepDetailsPanel
+from app.version import __version__
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self, station: Any, open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl) -> None:
+        super().__init__()
+        self.station = station
+        self.setWindowIcon(icon("app"))
+        self.resize(1440, 860)
+        self.lag = LagMonitor()
+
+        self.model = ImportsModel(self)
+        self.detectors = DetectorsState(parent=self)
+        self.details = StepDetailsPanel()
+        self.controller = ImportsController(station, self.model, self.detectors, self.details, open_url, self)
+        self.imports = ImportsView(self.model, self.controller)
+        self.detectors_panel = DetectorsPanel(self.detectors)
+        self.activity = ActivityNotifier(self, self.model, station.settings.station_id)
+        self.settings_dialog: SettingsDialog | None = None
+
+        self._build_toolbar()
+        self._build_body()
+        self.status = StationStatusBar(self)
+        self.setStatusBar(self.status)
+        self.controller.message.connect(lambda text: self.status.showMessage(text, 6000))
+        self.controller.problem.connect(lambda text: self.status.showMessage("⚠ " + text, 10000))
+        self.imports.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        self.bridge = EventBridge(station.bus, self)
+        self.bridge.received.connect(self.handle_event)
+        self._clock = QTimer(self, interval=1000)
+        self._clock.timeout.connect(self._tick)
+        self.activity.refresh_title()
+
+    # -- layout -------------------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Station")
+        bar.setMovable(False)
+        bar.setIconSize(QSize(26, 26))
+        logo = QLabel()
+        logo.setPixmap(icon("app").pixmap(30, 30))
+        bar.addWidget(logo)
+        brand = QLabel("Ingest Station", objectName="brand")
+        bar.addWidget(brand)
+        sub = QLabel(f"  {self.station.settings.station_id}  ·  v{__version__}", objectName="brandSub")
+        bar.addWidget(sub)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        self.settings_action = QAction("Settings…", self)
+        self.settings_action.triggered.connect(self.open_settings)
+        bar.addAction(self.settings_action)
+        self.addToolBar(bar)
+
+    def _build_body(self) -> None:
+        imports_panel = QFrame(objectName="panel")
+        layout = QVBoxLayout(imports_panel)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(QLabel("Imports", objectName="panelTitle"))
+        layout.addWidget(self.imports)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.detectors_panel)
+        splitter.addWidget(imports_panel)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([330, 760, 350])
+        splitter.setHandleWidth(8)
+        body = QWidget()
+        outer = QVBoxLayout(body)
+        outer.setContentsMargins(8, 8, 8, 4)
+        outer.addWidget(splitter)
+        self.setCentralWidget(body)
+
+    # -- life ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Show the station's state: the address, the recent imports, and then live events."""
+        station = self.station
+        self.status.show_station(
+            f"{station.settings.host}:{station.port}", station.settings.token,
+            station.db.describe() if station.db else "—", station.describe_redis(),
+        )
+        self._tick()
+        self._clock.start()
+        self.lag.start()
+        await self.controller.load_recent()
+
+    async def shutdown(self) -> None:
+        self._clock.stop()
+        self.bridge.close()
+        self.activity.close()
+        await self.lag.stop()
+        await self.controller.close()
+
+    def handle_event(self, event: Event) -> None:
+        self.controller.handle_event(event)
+        self.activity.handle_event(event)
+
+    def _tick(self) -> None:
+        self.model.tick()
+        total = self.station.count_workers()
+        self.status.set_workers(min(self.model.running_steps(), total) if total else self.model.running_steps(), total)
+        self.status.workers.setToolTip(f"Event loop lag: worst {self.lag.max_ms:.0f} ms, "
+                                       f"95th percentile {self.lag.percentile_ms(0.95):.0f} ms")
+
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        current = self.imports.selectionModel().currentIndex()
+        self.controller.select(self.model.node_at(current))
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.station.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.status.set_token(self.station.settings.token))
+        dialog.destroyed.connect(lambda: setattr(self, "settings_dialog", None))
+        self.settings_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.WindowStateChange:
+            self.activity.window_state_changed()
+        super().changeEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        event.accept()
+        self.closed.emit()
