@@ -96,6 +96,10 @@ def _register_extra_commands() -> None:
 
     if media_commands.register not in EXTRA_COMMANDS:
         EXTRA_COMMANDS.append(media_commands.register)
+    from app.detector import cli as detector_commands  # noqa: PLC0415 - argparse only; no Qt, no database
+
+    if detector_commands.register not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(detector_commands.register)
 
 
 def run_station(settings: Settings) -> int:

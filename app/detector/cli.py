@@ -1,0 +1,74 @@
+"""`ingest-station detector`: the reference Detector a small computer at the desk runs.
+
+No Qt, no database: this module and what it imports stay light enough for a Raspberry Pi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+EXIT_REFUSED = 2
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "detector", help="run a Detector: serve a card folder, or the cards mounted under a folder, to a station")
+    parser.add_argument("--station", required=True, metavar="ws://HOST:PORT", help="the station's address")
+    parser.add_argument("--token", required=True, metavar="T", help="the station's pairing token")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--card", type=Path, metavar="DIR", help="serve this folder as one card")
+    source.add_argument("--watch", type=Path, metavar="ROOT", help="serve every card (a folder with DCIM/) mounted under ROOT")
+    parser.add_argument("--card-id", metavar="ID", help="card id for --card (default: volume UUID, else a hash of its listing)")
+    parser.add_argument("--detector-id", metavar="ID", help="this Detector's id, [A-Za-z0-9._-]{1,64} (default: host name)")
+    parser.add_argument("--name", metavar="NAME", help="shown in the station's window")
+    parser.add_argument("--trace", type=Path, metavar="FILE", help="write every text message in and out as JSON lines")
+    parser.add_argument("--log-level", default="INFO", metavar="L", help="DEBUG, INFO, WARNING or ERROR")
+    parser.set_defaults(handler=run_detector)
+
+
+def run_detector(args: argparse.Namespace, _settings: object) -> int:
+    from app.detector.agent import DetectorAgent, StationRefused  # noqa: PLC0415
+    from app.detector.sources import SingleCard, WatchedRoot  # noqa: PLC0415
+    from app.logging_setup import setup_logging  # noqa: PLC0415
+
+    setup_logging(str(args.log_level).upper(), None, console=True)
+    if args.card_id and not args.card:
+        print("error: --card-id goes with --card", file=sys.stderr)
+        return EXIT_REFUSED
+    folder = args.card or args.watch
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder", file=sys.stderr)
+        return EXIT_REFUSED
+    source = SingleCard(args.card, args.card_id) if args.card else WatchedRoot(args.watch)
+    trace = args.trace.open("a", encoding="utf-8") if args.trace else None
+    try:
+        agent = DetectorAgent(args.station, args.token, source, detector_id=args.detector_id, name=args.name,
+                              trace=trace)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, stop.set)
+            except (NotImplementedError, RuntimeError):  # Windows
+                signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
+        try:
+            await agent.run(stop)
+        except StationRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        return 0
+
+    try:
+        return asyncio.run(main())
+    finally:
+        if trace is not None:
+            trace.close()
