@@ -26,7 +26,7 @@ from app.events import EventBus
 from app.pipeline import scheduler
 from app.pipeline.events_bridge import EventBridge, EventPublisher
 from app.pipeline.registry import PipelineDefinition, get_pipeline
-from app.pipeline.scheduler import Report, RetryRefused
+from app.pipeline.scheduler import NotFound, Report, RetryRefused
 from app.pipeline.worker import StepQueue, WorkerOptions, WorkerPool
 from app.worker_id import new_worker_id
 
@@ -203,4 +203,4 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-__all__ = ["PipelineEngine", "RetryRefused", "list_executions"]
+__all__ = ["NotFound", "PipelineEngine", "RetryRefused", "list_executions"]

@@ -501,6 +501,10 @@ class RetryRefused(ValueError):
     """A retry that cannot be done; the message says why."""
 
 
+class NotFound(LookupError):
+    """No such execution or step."""
+
+
 def downstream_of(session: Session, step_id: int) -> list[int]:
     seen: set[int] = set()
     frontier = [step_id]
@@ -516,7 +520,7 @@ def retry(session: Session, execution_id: int, step_id: int, report: Report) -> 
         _for_update(session, select(STEP).where(STEP.c.id == step_id))
     ).first()
     if row is None or row.execution_id != execution_id:
-        raise RetryRefused(f"execution {execution_id} has no step {step_id}")
+        raise NotFound(f"execution {execution_id} has no step {step_id}")
     if row.state != StepState.FAILED.value:
         raise RetryRefused(f"step {step_id} ({row.name}) is {row.state}, not failed: only a failed step can be retried")
     now = utcnow()
@@ -541,6 +545,8 @@ def retry(session: Session, execution_id: int, step_id: int, report: Report) -> 
 
 def cancel(session: Session, execution_id: int, report: Report) -> int:
     """Every unfinished step becomes `cancelled`; running ones finish into the void."""
+    if session.execute(select(EXE.c.id).where(EXE.c.id == execution_id)).first() is None:
+        raise NotFound(f"no execution {execution_id}")
     now = utcnow()
     count = session.execute(
         update(STEP).where(STEP.c.execution_id == execution_id, STEP.c.state.not_in(FINAL))
@@ -600,6 +606,6 @@ def stuck_pending_executions(session: Session) -> list[int]:
 
 
 __all__ = [
-    "Claimed", "Outcome", "Report", "RetryRefused", "SpawnError", "cancel", "claim", "create_steps",
+    "Claimed", "NotFound", "Outcome", "Report", "RetryRefused", "SpawnError", "cancel", "claim", "create_steps",
     "finish", "queue_ready", "requeue_dead_workers", "retry", "settle_execution", "wake",
 ]

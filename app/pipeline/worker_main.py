@@ -1,0 +1,118 @@
+"""`ingest-station worker`: join the worker pool of a shared setup.
+
+The worker uses the station's database (Postgres for several machines; the station's SQLite
+works for a worker on the same machine) and Redis: `--redis-url`, or, without one, the
+embedded server of a station running on the same `--data-dir`. Its events reach the
+station through Redis pub/sub. SIGTERM/SIGINT stop it cleanly: running steps get a grace
+period, the rest go back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import redis
+
+from app.broker import BrokerError
+from app.broker.connection import describe_url, open_redis
+from app.config import Settings
+from app.db.engine import Database, DatabaseError
+from app.db.migrate import current_revision, head_revision
+from app.pipeline.engine import PipelineEngine
+from app.pipeline.registry import known_steps
+from app.pipeline.worker import WorkerOptions
+from app.worker_id import new_worker_id
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_CANNOT_START = 2
+
+# Tuning knobs (tests shorten them so a killed worker is noticed quickly).
+HEARTBEAT_TTL_ENV = "INGEST_WORKER_HEARTBEAT_TTL_S"
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return EXIT_CANNOT_START
+
+
+def worker_redis_url(settings: Settings) -> str | None:
+    """The shared Redis, or the embedded one of a station on this data folder (None: neither)."""
+    if settings.redis_url:
+        return settings.redis_url
+    socket_path = settings.redis_dir / "redis.sock"
+    return f"unix://{socket_path}" if socket_path.exists() else None
+
+
+def worker_options(concurrency: int) -> WorkerOptions:
+    options = WorkerOptions(concurrency=concurrency)
+    ttl = os.environ.get(HEARTBEAT_TTL_ENV)
+    if ttl:
+        options.heartbeat_ttl_s = float(ttl)
+        options.heartbeat_s = min(options.heartbeat_s, options.heartbeat_ttl_s / 3)
+        options.reap_every_s = min(options.reap_every_s, options.heartbeat_ttl_s / 2)
+    return options
+
+
+async def serve_worker(settings: Settings, concurrency: int) -> int:
+    if concurrency < 1:
+        return _fail(f"--concurrency must be at least 1, got {concurrency}")
+    url = worker_redis_url(settings)
+    if url is None:
+        return _fail(f"no Redis to join: give --redis-url, or start the station with --data-dir {settings.data_dir} "
+                     f"first (its embedded Redis would be at {settings.redis_dir / 'redis.sock'})")
+    try:
+        db = Database(settings.db_url)
+    except DatabaseError as exc:
+        return _fail(str(exc))
+    try:
+        return await _serve(settings, db, url, concurrency)
+    finally:
+        db.close()
+
+
+async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -> int:
+    loop = asyncio.get_running_loop()
+    try:
+        current, head = await loop.run_in_executor(
+            None, lambda: (current_revision(db.engine), head_revision(db.engine)))
+    except Exception as exc:  # noqa: BLE001 - any connection problem is reported the same way
+        return _fail(f"cannot open the database {db.describe()}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    if current != head:
+        return _fail(f"the database {db.describe()} is at schema {current or 'none'}, this worker needs {head}: "
+                     "run `ingest-station migrate` (or start the station) with this version first")
+    try:
+        client = await open_redis(url)
+    except BrokerError as exc:
+        return _fail(str(exc))
+    steps = known_steps()
+    worker_id = new_worker_id("worker")
+    engine = PipelineEngine(db=db, redis=client, settings=settings, bus=None, origin=worker_id)
+    try:
+        await engine.start(workers=concurrency, worker_id=worker_id, options=worker_options(concurrency),
+                           role="worker")
+    except (redis.RedisError, OSError) as exc:
+        await client.aclose()
+        return _fail(f"cannot use Redis at {describe_url(url)}: {exc}")
+    print(f"worker {worker_id} running {concurrency} step(s) at once; database: {db.describe()}; "
+          f"redis: {describe_url(url)}; steps known: {len(steps)}", flush=True)
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
+    try:
+        await stop.wait()
+        print(f"worker {worker_id} stopping…", flush=True)
+    finally:
+        await engine.stop()
+        await client.aclose()
+    print(f"worker {worker_id} stopped", flush=True)
+    return EXIT_OK

@@ -1,0 +1,122 @@
+"""Waiting and waking, retry from a failed step, cancel, listing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.db.models import PipelineStepAttempt
+from app.pipeline.base import NewStep
+from app.pipeline.registry import PipelineDefinition
+from app.pipeline.scheduler import NotFound, RetryRefused
+
+from tests.pipeline.conftest import Harness
+
+
+def _journal(h: Harness) -> list[str]:
+    path = h.tmp / "journal.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def waiting_pipeline(tmp) -> str:
+    PipelineDefinition("t_waiting", steps=[
+        NewStep("t_wait_file", params={"path": str(tmp / "arrived")}),
+        NewStep("t_record", key="after", depends_on=["t_wait_file"], params={"journal": str(tmp / "journal.txt")}),
+    ])
+    return "t_waiting"
+
+
+async def test_a_waiting_step_holds_no_worker_and_runs_again_when_woken(harness: Harness):
+    execution_id = await harness.start(waiting_pipeline(harness.tmp))
+    assert await harness.wait_state(execution_id, "waiting") == "waiting"
+    steps = await harness.steps(execution_id)
+    assert steps["t_wait_file"].state == "waiting" and steps["t_wait_file"].worker_id is None
+    assert harness.engine.pool.running_count == 0
+    assert steps["t_record:after"].state == "pending"
+
+    (harness.tmp / "arrived").write_text("the file")
+    assert await harness.engine.wake(execution_id, "t_wait_file") == 1
+    assert await harness.wait_state(execution_id, "succeeded", "failed") == "succeeded"
+    steps = await harness.steps(execution_id)
+    assert steps["t_wait_file"].output == {"found": str(harness.tmp / "arrived")}
+    assert _journal(harness) == ["t_record:after:1"]
+
+
+def retry_pipeline(tmp) -> str:
+    journal = str(tmp / "journal.txt")
+    PipelineDefinition("t_retry", steps=[
+        NewStep("t_record", key="first", params={"journal": journal}),
+        NewStep("t_record", key="side", params={"journal": journal}),
+        NewStep("t_fail_unless", depends_on=[("t_record", "first")],
+                params={"path": str(tmp / "fixed"), "journal": journal}),
+        NewStep("t_record", key="then", depends_on=["t_fail_unless"], params={"journal": journal}),
+        NewStep("t_record", key="last", depends_on=[("t_record", "then"), ("t_record", "side")],
+                params={"journal": journal}),
+    ])
+    return "t_retry"
+
+
+async def test_retry_from_a_failed_step_reruns_exactly_it_and_its_dependents(harness: Harness):
+    execution_id = await harness.start(retry_pipeline(harness.tmp))
+    assert await harness.wait_state(execution_id, "failed") == "failed"
+    steps = await harness.steps(execution_id)
+    failed = steps["t_fail_unless"]
+    assert failed.state == "failed" and "is missing" in failed.error
+    assert steps["t_record:then"].state == "upstream_failed"
+    assert steps["t_record:last"].state == "upstream_failed"
+    failed_events = [e for e in harness.events if e.type == "pipeline:failed"]
+    assert [(e.data["step_id"], e.data["step"]) for e in failed_events] == [(failed.id, "t_fail_unless")]
+
+    with pytest.raises(RetryRefused, match="is succeeded, not failed"):
+        await harness.engine.retry(execution_id, steps["t_record:first"].id)
+    with pytest.raises(NotFound):
+        await harness.engine.retry(execution_id, 999_999)
+
+    (harness.tmp / "fixed").write_text("ok")
+    reset = await harness.engine.retry(execution_id, failed.id)
+    assert sorted(reset) == sorted([failed.id, steps["t_record:then"].id, steps["t_record:last"].id])
+    assert await harness.wait_state(execution_id, "succeeded", "failed") == "succeeded"
+    journal = _journal(harness)
+    # first and side ran once; the failed step twice (attempt 1, then 2); its dependents once.
+    assert sorted(journal) == sorted(["t_record:first:1", "t_record:side:1", "t_fail_unless::1",
+                                      "t_fail_unless::2", "t_record:then:1", "t_record:last:1"])
+    steps = await harness.steps(execution_id)
+    assert steps["t_fail_unless"].attempt == 2
+    archived = await harness.db.run(lambda s: s.execute(
+        select(PipelineStepAttempt.attempt, PipelineStepAttempt.state, PipelineStepAttempt.error)
+        .where(PipelineStepAttempt.step_id == failed.id)).all())
+    assert [(a, st) for a, st, _ in archived] == [(1, "failed")] and "is missing" in archived[0][2]
+
+    listing = await harness.engine.list_executions(10)
+    mine = next(e for e in listing if e["id"] == execution_id)
+    assert mine["state"] == "succeeded" and mine["progress"] == {"done": 5, "total": 5}
+    step = next(s for s in mine["steps"] if s["id"] == failed.id)
+    assert step["attempt"] == 2 and step["state"] == "succeeded" and step["duration_ms"] >= 0
+
+
+def cancel_pipeline(tmp) -> str:
+    PipelineDefinition("t_cancel", steps=[
+        NewStep("t_record", key="slow", params={"sleep": 30}),
+        NewStep("t_record", key="after", depends_on=[("t_record", "slow")]),
+    ])
+    return "t_cancel"
+
+
+async def test_cancel_stops_the_running_step_and_the_rest_never_runs(harness: Harness):
+    execution_id = await harness.start(cancel_pipeline(harness.tmp))
+
+    async def running():
+        return (await harness.steps(execution_id))["t_record:slow"].state == "running"
+
+    await harness.wait_for(running, what="the slow step to run")
+    assert await harness.engine.cancel(execution_id) == 2
+    assert await harness.wait_state(execution_id, "cancelled") == "cancelled"
+
+    async def idle():
+        return harness.engine.pool.running_count == 0
+
+    await harness.wait_for(idle, timeout=5, what="the worker to let go of the cancelled step")
+    steps = await harness.steps(execution_id)
+    assert {s.state for s in steps.values()} == {"cancelled"}
+    with pytest.raises(NotFound):
+        await harness.engine.cancel(424242)
