@@ -98,8 +98,10 @@ async def test_a_duplicated_stream_message_runs_nothing_twice(harness: Harness):
     await harness.engine.pool.reconcile_once()
 
     async def all_consumed():
-        group = (await harness.engine.redis.xinfo_groups(harness.engine.queue.stream))[0]
-        return group["pending"] == 0 and group["lag"] == 0
+        stream = harness.engine.queue.stream
+        group = (await harness.engine.redis.xinfo_groups(stream))[0]
+        last = (await harness.engine.redis.xinfo_stream(stream))["last-generated-id"]
+        return group["pending"] == 0 and group["last-delivered-id"] == last
 
     await harness.wait_for(all_consumed, what="the duplicates to be read and dropped")
     steps = await harness.steps(execution_id)
