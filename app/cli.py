@@ -100,6 +100,10 @@ def _register_extra_commands() -> None:
 
     if detector_commands.register not in EXTRA_COMMANDS:
         EXTRA_COMMANDS.append(detector_commands.register)
+    from app.pipeline import cli_commands as pipeline_commands  # noqa: PLC0415 - status, retry
+
+    if pipeline_commands.register not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(pipeline_commands.register)
 
 
 def run_station(settings: Settings) -> int:
