@@ -5,14 +5,15 @@ Layout (file modified times increase in this order, one minute apart by default)
     DCIM/100GOPRO/GX010001.MP4   jump clip before any passenger code  -> unassigned
     DCIM/100GOPRO/GX010002.MP4   passenger 1 holds up their QR card    -> opens passenger 1's jump
     DCIM/100GOPRO/GL010002.LRV   its low-res proxy, GX010002.THM its thumbnail (not imported)
-    DCIM/100GOPRO/GX010003.MP4   passenger 1's jump (with an AAC track)
+    DCIM/100GOPRO/GX010003.MP4   passenger 1's jump
     DCIM/100GOPRO/GX020003.MP4   second chapter of the same recording
     DCIM/100GOPRO/GX010004.MP4   passenger 2's QR clip                -> opens passenger 2's jump
     DCIM/100GOPRO/GX010005.MP4   passenger 2's jump
     DCIM/100GOPRO/GOPR0006.JPG   a photo after the jump               -> passenger 2
     ...
 
-QR clips are short (2 s); jump clips longer and of higher quality, so a size threshold between
+Every clip has the same encoder setup and an AAC track (a jump's clips join by remux). QR clips
+are short (2 s), jump clips longer (4 s), so a size threshold between
 `SampleCard.largest_qr_clip` and `SampleCard.smallest_jump_clip` separates them as
 "small files first" expects. The returned `SampleCard` says which file belongs to whom, and
 `file_list()` gives the card's listing in the `sd:file_list` format of docs/protocol.md.
@@ -152,11 +153,13 @@ def write_sample_card(root: Path, *, passengers: tuple[tuple[str, str], ...] = D
     """Write a GoPro-style card under root (see module doc) and describe it."""
     root = Path(root)
     (root / CARD_FOLDER).mkdir(parents=True, exist_ok=True)
-    base = ClipSpec(width=width, height=height, duration_s=2.0, gop_s=0.5)
+    # One camera, one setting: every clip has the same encoder setup and an AAC track, so a jump's
+    # clips join by remux as a real GoPro's do. QR clips are shorter (2 s) than jump clips (4 s).
+    base = ClipSpec(width=width, height=height, duration_s=2.0, gop_s=0.5, audio=True)
     card = SampleCard(root=root)
     writer = _CardWriter(root, base, start, step, card)
     if with_unassigned:
-        writer.video("jump_clip", None, duration_s=3.0, crf=18, seed=100)
+        writer.video("jump_clip", None, duration_s=4.0, seed=100)
         writer.number += 1
     for index, (booking_id, name) in enumerate(passengers):
         text = passenger_text(booking_id, name, instructor="J. Berg", camera_flyer="M. Costa")
@@ -165,11 +168,11 @@ def write_sample_card(root: Path, *, passengers: tuple[tuple[str, str], ...] = D
         if with_proxies:
             writer.proxy_and_thumbnail(qr_clip)
         writer.number += 1
-        clips = [qr_clip, writer.video("jump_clip", booking_id, duration_s=3.0, crf=18, audio=True, seed=10 + index)]
+        clips = [qr_clip, writer.video("jump_clip", booking_id, duration_s=4.0, seed=10 + index)]
         photos: list[str] = []
         if index % 2 == 0:
             # A long recording split by the camera into chapters: GX01nnnn then GX02nnnn.
-            clips.append(writer.video("jump_clip", booking_id, chapter=2, duration_s=3.0, crf=18, audio=True, seed=20 + index))
+            clips.append(writer.video("jump_clip", booking_id, chapter=2, duration_s=4.0, seed=20 + index))
         writer.number += 1
         if index % 2 == 1:
             photos.append(writer.photo(booking_id))

@@ -63,3 +63,15 @@ def test_sample_card_command_writes_the_card_and_prints_it(tmp_path: Path) -> No
     assert [p["passenger_name"] for p in described["passengers"]] == ["Ana Silva", "Benoît Müller", "Chen Jing"]
     assert all((target / f["path"]).is_file() for f in described["files"])
     assert {p.name for p in tmp_path.iterdir()} <= {"cli-card", "data"}
+
+
+def test_each_passengers_clips_join_by_remux(card: SampleCard, tmp_path: Path) -> None:
+    from app.media.probe import probe
+    from app.media.render import render_jump
+
+    for passenger in card.passengers:
+        clips = [card.root / path for path in passenger.clips]
+        result = render_jump(clips, tmp_path / f"{passenger.booking_id}.mp4")
+        assert result.method == "remux"
+        expected = sum(probe(clip)["duration_s"] for clip in clips)
+        assert probe(result.output)["duration_s"] == pytest.approx(expected, abs=0.07)
