@@ -128,6 +128,10 @@ class ImportsModel(QAbstractItemModel):
     def iter_nodes(self, kind: Kind) -> Iterator[Node]:
         return (node for (k, _), node in list(self._nodes.items()) if k is kind)
 
+    @staticmethod
+    def clips_of(node: Node) -> list[Node]:
+        return [child for child in node.children if child.kind is Kind.CLIP]
+
     def running_steps(self) -> int:
         return sum(1 for node in self.iter_nodes(Kind.STEP) if node.row.state == "running")
 
@@ -180,8 +184,12 @@ class ImportsModel(QAbstractItemModel):
             return self._display(node, column)
         if role == Qt.ItemDataRole.DecorationRole:
             return self._decoration(node, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column in (Column.NAME, Column.STATE):
-            return STATE_COLOURS.get(self._state(node)) if column == Column.STATE or self._state(node) == "failed" else None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            state = self._state(node)
+            # The state column always speaks in colour; a failed row's name turns red as well.
+            if column == Column.STATE or (column == Column.NAME and state == "failed"):
+                return STATE_COLOURS.get(state)
+            return None
         if role == Qt.ItemDataRole.FontRole:
             return self._font(node)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -209,7 +217,7 @@ class ImportsModel(QAbstractItemModel):
     def _jump_state(self, node: Node) -> str:
         states = [child.row.state for child in node.children if child.kind is Kind.STEP]
         if node.row.unassigned:
-            return "waiting" if node.children else "succeeded"
+            return "waiting" if self.clips_of(node) else "succeeded"
         if not states:
             return "pending"
         for wanted in ("failed", "running", "waiting", "queued", "upstream_failed", "pending"):
@@ -237,7 +245,7 @@ class ImportsModel(QAbstractItemModel):
             return {
                 Column.NAME: name,
                 Column.STATE: state_text(self._jump_state(node)) if not row.unassigned else (
-                    "assign by hand" if node.children else "all assigned"),
+                    "assign by hand" if self.clips_of(node) else "all assigned"),
                 Column.INFO: row.booking_id,
                 Column.CLIPS: f"{row.clip_count} clip{'s' if row.clip_count != 1 else ''}",
                 Column.PROGRESS: self._progress_text(node),
@@ -437,7 +445,7 @@ class ImportsModel(QAbstractItemModel):
             for clip in [child for child in jump.children if child.kind is Kind.CLIP]:
                 if clip.id not in wanted_clips:
                     self._remove(clip)
-            if jump.id not in wanted_jumps and not jump.children:
+            if jump.id not in wanted_jumps and not jump.children:  # gone from the database
                 self._remove(jump)
         self.activity_changed.emit()
 

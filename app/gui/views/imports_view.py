@@ -95,7 +95,7 @@ class ImportsView(QTreeView):
             menu.addAction(icon("folder"), "Open folder", lambda: self.actions.open_jump_folder(jump_id))
             play = menu.addAction(icon("play"), "Play video", lambda: self.actions.play_jump(jump_id))
             play.setEnabled(bool(node.row.video_path))
-        elif node.kind is Kind.CLIP or (node.kind is Kind.JUMP and node.row.unassigned and node.children):
+        elif node.kind is Kind.CLIP or (node.kind is Kind.JUMP and node.row.unassigned and self.imports.clips_of(node)):
             clip_ids = self._clips_to_assign(node)
             execution_id = execution.id if execution else 0
             label = "Assign to passenger…" if len(clip_ids) == 1 else f"Assign {len(clip_ids)} clips to passenger…"
@@ -108,7 +108,7 @@ class ImportsView(QTreeView):
     def _clips_to_assign(self, clicked: Node) -> list[int]:
         """The selected unassigned clips of the clicked one's card (or all of them for the group)."""
         if clicked.kind is Kind.JUMP:
-            return [child.id for child in clicked.children if child.kind is Kind.CLIP]
+            return [child.id for child in self.imports.clips_of(clicked)]
         selected = [node for node in self.selected_nodes() if node.kind is Kind.CLIP and node.parent is clicked.parent]
         ids = [node.id for node in selected]
         return ids if clicked.id in ids else [clicked.id]

@@ -1,0 +1,70 @@
+"""The Detectors panel: who is connected, their card, and each transfer's bytes, speed and time left."""
+
+from __future__ import annotations
+
+from app.events import Event
+from app.gui.detectors_state import DetectorsState
+from app.gui.views.detectors_panel import DetectorsPanel
+from tests.gui.conftest import wait_until
+from tests.gui.helpers import add_card_import, open_window
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_transfer_shows_bytes_speed_and_time_left(qtbot):
+    clock = Clock()
+    state = DetectorsState(clock=clock)
+    panel = DetectorsPanel(state)
+    qtbot.addWidget(panel)
+    state.apply_event(Event("detector:connected", {"detector_id": "desk-left", "name": "Desk left reader"}))
+    state.apply_event(Event("pipeline:started", {"execution_id": 7, "detector_id": "desk-left", "card_id": "3A1F",
+                                                 "files_total": 12, "files_new": 5}))
+    state.set_card_label(7, "GOPRO-ANA")
+    card = panel.cards["desk-left"]
+    assert card.name.text() == "Desk left reader" and card.state.text() == "connected"
+    assert "GOPRO-ANA" in card.card.text() and "5 new of 12 files" in card.card.text()
+
+    total = 500_000_000
+    for second, done in enumerate((0, 50_000_000, 100_000_000)):
+        clock.now = 100.0 + second
+        state.apply_event(Event("transfer:progress", {"execution_id": 7, "request_id": "r-1",
+                                                      "path": "DCIM/100GOPRO/GX010005.MP4", "bytes": done, "total": total}))
+    row = card.transfer_rows()[("r-1", "DCIM/100GOPRO/GX010005.MP4")]
+    assert row.name.text() == "GX010005.MP4"
+    assert row.bar.value() == 200  # 100 MB of 500 MB, in thousandths
+    assert row.bar.format() == "100 MB / 500 MB"
+    assert row.figures.text() == "50.0 MB/s  ·  8.0 s left"
+
+    clock.now = 110.0
+    state.apply_event(Event("transfer:progress", {"execution_id": 7, "request_id": "r-1",
+                                                  "path": "DCIM/100GOPRO/GX010005.MP4", "bytes": total, "total": total}))
+    assert row.figures.text() == "received ✓" and row.bar.value() == 1000
+    assert "1 received" in card.card.text()
+
+    state.apply_event(Event("detector:disconnected", {"detector_id": "desk-left", "name": "Desk left reader"}))
+    assert card.state.text() == "disconnected"
+    clock.now = 120.0
+    state.prune()  # finished transfers leave after a few seconds
+    assert card.transfer_rows() == {}
+
+
+def test_window_shows_detectors_from_the_station_bus(run_async, station_settings):
+    async def scenario() -> None:
+        async with open_window(station_settings) as window:
+            station = window.station
+            ids = await station.db.run(add_card_import)
+            assert window.detectors_panel.empty.isVisible()
+            station.bus.emit("detector:connected", detector_id="desk-left", name="Desk left reader")
+            station.bus.emit("pipeline:started", execution_id=ids["execution"], card_id="3A1F-77C2",
+                             detector_id="desk-left", files_total=10, files_new=6)
+            card = window.detectors_panel.cards["desk-left"]
+            # The card's label is not in the event: it comes from the database a moment later.
+            await wait_until(lambda: "GOPRO-ANA" in card.card.text(), what="card label")
+            assert not window.detectors_panel.empty.isVisible()
+    run_async(scenario())
