@@ -194,7 +194,8 @@ class DetectorSession(Connection):
         if file is None:
             return
         try:
-            await (file.close() if keep else file.discard())
+            # An empty partial is worth nothing to resume from: leave no trace of it.
+            await (file.close() if keep and file.held > 0 else file.discard())
         finally:
             self.service.unlock_partial(file.partial)
 

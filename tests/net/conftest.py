@@ -23,13 +23,16 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
     settings = load_settings(
         {"data_dir": str(tmp_path / "data"), "host": "127.0.0.1", "port": 0, "token": TOKEN}, environ={})
     settings.chunk_size = 64 * 1024  # small frames keep the tests quick
+    settings.workers = 0  # the net layer's tests need no pipeline workers
     station = Station(settings)
     await station.start()
+    real = station.orchestrator, station.engine
     station.orchestrator = RecordingOrchestrator(settings.library)
     station.engine = RecordingEngine()
     try:
         yield station
     finally:
+        station.orchestrator, station.engine = real
         await station.stop()
 
 
