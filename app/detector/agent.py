@@ -73,22 +73,24 @@ class DetectorAgent:
                     stopper = asyncio.create_task(stop.wait())
                     done, _ = await asyncio.wait({session, stopper}, return_when=asyncio.FIRST_COMPLETED)
                     stopper.cancel()
-                    if session in done:
-                        session.result()
-                    else:
+                    if session not in done:
                         session.cancel()
                         await asyncio.gather(session, return_exceptions=True)
                         return
-                    backoff = FIRST_BACKOFF_S
+                    try:
+                        session.result()
+                    except ConnectionClosed:
+                        pass
+                    code = ws.close_code
+                    if code == CLOSE_UNAUTHORIZED:
+                        raise StationRefused("the station refused the pairing token (4401)")
+                    if code == CLOSE_REPLACED:
+                        raise StationRefused(f"another Detector connected as {self.detector_id!r} (4409)")
+                    if self.connections:
+                        backoff = FIRST_BACKOFF_S
+                    log.warning("connection to the station closed (%s); reconnecting", code)
             except StationRefused:
                 raise
-            except ConnectionClosed as closed:
-                code = closed.rcvd.code if closed.rcvd else None
-                if code == CLOSE_UNAUTHORIZED:
-                    raise StationRefused("the station refused the pairing token (4401)") from None
-                if code == CLOSE_REPLACED:
-                    raise StationRefused(f"another Detector connected as {self.detector_id!r} (4409)") from None
-                log.warning("connection to the station closed (%s); reconnecting", code)
             except (OSError, InvalidHandshake, TimeoutError, InvalidURI) as exc:
                 log.warning("cannot reach the station at %s (%s); retrying in %.1f s", self.url, exc, backoff)
             try:
@@ -134,8 +136,6 @@ class DetectorAgent:
             for result in results:
                 if isinstance(result, Exception) and not isinstance(result, (ConnectionClosed, asyncio.CancelledError)):
                     log.error("detector task failed: %r", result)
-        # `async for` ends quietly on a normal close; report the code to the outer loop.
-        raise ConnectionClosed(ws.close_rcvd, ws.close_sent)
 
     async def _watch(self, ws: ClientConnection) -> None:
         """List new cards, say which ones left."""
