@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 BATCH_BYTES = 8 * 1024 * 1024  # hand frames to the writer thread in batches this large
 READ_BYTES = 8 * 1024 * 1024  # when hashing bytes already on disk
+WRITEBACK_LAG = 32 * 1024 * 1024  # start writeback of what lies this far behind the write position
+WRITEBACK_STEP = 32 * 1024 * 1024
 
 # Hashing and writing release the GIL; a few threads serve several Detectors at once.
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-io")
@@ -39,6 +41,7 @@ class UploadFile:
         self.partial = partial
         self._fd: int | None = fd
         self._hasher = hasher
+        self._sink = _Sink(fd, hasher, held)
         self.held = held  # bytes on disk (or queued to be) from the file's start
         self._batch: list[bytes] = []
         self._batch_bytes = 0
@@ -65,7 +68,7 @@ class UploadFile:
         if self._batch:
             batch, self._batch, self._batch_bytes = self._batch, [], 0
             assert self._fd is not None
-            self._inflight = asyncio.get_running_loop().run_in_executor(_POOL, _write_batch, self._fd, self._hasher, batch)
+            self._inflight = asyncio.get_running_loop().run_in_executor(_POOL, self._sink.write, batch)
 
     async def _drain(self) -> None:
         await self._flush()
@@ -123,19 +126,38 @@ def _open_partial(partial: Path, offset: int) -> tuple[int, Any]:
         raise
 
 
-def _write_batch(fd: int, hasher: Any, batch: list[bytes]) -> None:
-    for frame in batch:
-        hasher.update(frame)
-    views = [memoryview(frame) for frame in batch]
-    while views:
-        written = os.writev(fd, views[:512])  # IOV_MAX is 1024 on Linux
-        while written and views:
-            if written >= len(views[0]):
-                written -= len(views[0])
-                views.pop(0)
-            else:
-                views[0] = views[0][written:]
-                written = 0
+class _Sink:
+    """The writer thread's side of one upload: hash, write, and start writeback early."""
+
+    def __init__(self, fd: int, hasher: Any, position: int) -> None:
+        self.fd = fd
+        self.hasher = hasher
+        self.position = position
+        self.flushed = position
+
+    def write(self, batch: list[bytes]) -> None:
+        for frame in batch:
+            self.hasher.update(frame)
+        views = [memoryview(frame) for frame in batch]
+        while views:
+            written = os.writev(self.fd, views[:512])  # IOV_MAX is 1024 on Linux
+            self.position += written
+            while written and views:
+                if written >= len(views[0]):
+                    written -= len(views[0])
+                    views.pop(0)
+                else:
+                    views[0] = views[0][written:]
+                    written = 0
+        self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        # Ask the kernel to write out (and forget) what is some way behind us, so the final
+        # fsync is short and a 100 GB import does not crowd the page cache.
+        behind = self.position - WRITEBACK_LAG
+        if behind - self.flushed >= WRITEBACK_STEP and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self.fd, self.flushed, behind - self.flushed, os.POSIX_FADV_DONTNEED)
+            self.flushed = behind
 
 
 def _sync_close(fd: int) -> None:
