@@ -2,20 +2,22 @@
 
 One frame per `interval_s` in the first `window_s` seconds (0, 0.5, 1.0 … 4.5 s by default), in
 time order, as grayscale (the luma plane; no colour conversion). A generator: stop iterating
-and nothing more is decoded.
+and nothing more is read or decoded.
 
-How it stays fast: the window's packets are demuxed first (cheap), then for each sample time
-the plan picks a keyframe when one lies within `interval_s / 2` of it (GoPros put one every
-~0.5 s), decoded on its own; otherwise the frame nearest the sample time, decoded from its
-GOP's keyframe. Only the packets those frames need are sent to the decoder, in decode order,
-without flushing in between (every decoded run starts at a keyframe), so codec threads can
-work on several keyframes at once. Files whose packets carry no timestamps are decoded
-sequentially instead. Failures raise `MediaReadError`.
+How it stays fast: packets are demuxed lazily, just far enough to see around each sample
+time. A keyframe within `interval_s / 2` of the sample time (GoPros put one every ~0.5 s) is
+decoded on its own and drained at once (no waiting for B-frame reordering); otherwise the
+frame nearest the sample time is decoded from its GOP's keyframe, carrying on from the
+previous sample when it lies in the same GOP (sparse keyframes cost one sequential decode,
+not one per sample). Deblocking is skipped (it does not help a QR reader) and only slice
+threads are used: the station decodes several clips at once, one per worker. Files whose
+packets carry no timestamps are decoded sequentially. Failures raise `MediaReadError`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +43,6 @@ class SampledFrame:
     frame: av.VideoFrame  # the decoded frame (for a colour thumbnail)
 
 
-@dataclass(frozen=True)
-class _PacketInfo:
-    index: int  # decode order
-    pts: int
-    keyframe: bool
-
-
 def sample_times(window_s: float, interval_s: float) -> list[float]:
     """0, interval, 2·interval … strictly before window_s (10 times for 5 s every 0.5 s)."""
     if window_s <= 0 or interval_s <= 0:
@@ -64,93 +59,159 @@ def sample_frames(path: Path, window_s: float = 5.0, interval_s: float = 0.5, *,
     container = open_input(path)
     try:
         stream = first_video_stream(container, path)
-        ctx = stream.codec_context
-        ctx.thread_type = "AUTO"
-        ctx.thread_count = threads
-        tb = stream.time_base
-        if tb is None:
+        if stream.time_base is None:
             raise MediaReadError(path, "the video stream has no time base")
-        packets = _demux_window(container, stream, path, window_s + interval_s)
-        if not packets:
-            raise MediaReadError(path, "no video packets (truncated or empty stream)")
-        if any(p.pts is None for p in packets):
-            yield from _sequential(path, container, stream, packets, targets, max_side)
+        ctx = stream.codec_context
+        # Slice threads add no latency; frame threads would hold each frame back by a few packets.
+        ctx.thread_type = "SLICE"
+        ctx.thread_count = threads
+        # Deblocking costs a third of an intra frame's decode and does not help a QR reader.
+        ctx.options = {"skip_loop_filter": "all"}
+        source = _PacketSource(container, stream, path)
+        if source.first_pts is None:
+            yield from _sequential(path, stream, source, targets, max_side)
             return
-        infos = [_PacketInfo(i, p.pts, p.is_keyframe) for i, p in enumerate(packets)]
-        start = min(info.pts for info in infos)
-        wanted = _plan(infos, [start + t / tb for t in targets], interval_s / 2 / tb)
-        send = _packets_needed(infos, set(wanted))
-        target_of = {pts: targets[k] for pts, k in wanted.items()}
-        decoded = 0
-        for index in send:
-            for frame in _decode(path, stream, packets[index]):
-                decoded += 1
-                if frame.pts in target_of:
-                    yield _sampled(frame, float((frame.pts - start) * tb), target_of.pop(frame.pts), max_side)
-        for frame in _decode(path, stream, None):
-            if frame.pts in target_of:
-                yield _sampled(frame, float((frame.pts - start) * tb), target_of.pop(frame.pts), max_side)
-        if decoded == 0 and len(target_of) == len(set(wanted)):
+        sampler = _Sampler(path, stream, source)
+        yielded = 0
+        for target in targets:
+            frame = sampler.frame_near(target, tolerance_s=interval_s / 2)
+            if frame is sampler.CLIP_ENDED:
+                break
+            if frame is None:
+                continue
+            yielded += 1
+            yield _sampled(frame, float((frame.pts - source.first_pts) * stream.time_base), target, max_side)
+        if yielded == 0 and sampler.decoded == 0:
             raise MediaReadError(path, "no frame could be decoded (corrupt or truncated video)")
     finally:
         container.close()
 
 
-def _demux_window(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                  path: Path, until_s: float) -> list[av.Packet]:
-    """The video packets whose time is before until_s, plus the rest of the last GOP's run."""
-    tb = stream.time_base
-    packets: list[av.Packet] = []
-    first: int | None = None
-    limit = None
-    try:
-        for packet in container.demux(stream):
+class _PacketSource:
+    """The video packets in decode order, demuxed only as far as needed."""
+
+    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path) -> None:
+        self.path = path
+        self.packets: list[av.Packet] = []
+        self.done = False
+        self._iter = container.demux(stream)
+        self._latest = -math.inf  # highest pts demuxed so far
+        self.first_pts: int | None = None
+        if not self.read_one():
+            raise MediaReadError(path, "no video packets (truncated or empty stream)")
+        if self.packets[0].pts is not None:
+            start = stream.start_time
+            self.first_pts = start if start is not None else self.packets[0].pts
+
+    def read_one(self) -> bool:
+        while not self.done:
+            try:
+                packet = next(self._iter)
+            except StopIteration:
+                self.done = True
+                break
+            except av.error.FFmpegError as exc:
+                self.done = True
+                if not self.packets:
+                    raise MediaReadError(self.path, f"cannot read video packets ({exc.strerror or exc})") from exc
+                log.warning("%s: read error after %d packets, using what was read: %s", self.path.name, len(self.packets), exc)
+                break
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker
+            self.packets.append(packet)
             if packet.pts is not None:
-                first = packet.pts if first is None else min(first, packet.pts)
-                limit = first + until_s / tb
-                if packet.dts is not None and packet.dts > limit and packet.pts > limit:
-                    break
-            packets.append(packet)
-    except av.error.FFmpegError as exc:
-        if not packets:
-            raise MediaReadError(path, f"cannot read video packets ({exc.strerror or exc})") from exc
-        log.warning("%s: read error after %d packets, using what was read: %s", path.name, len(packets), exc)
-    return packets
+                self._latest = max(self._latest, packet.pts)
+            return True
+        return False
+
+    def read_past(self, pts: float) -> None:
+        """Demux until a packet later than pts was seen (or the stream ends)."""
+        while not self.done and self._latest <= pts:
+            self.read_one()
 
 
-def _plan(infos: list[_PacketInfo], target_pts: list[float], tolerance: float) -> dict[int, int]:
-    """{frame pts: target index}: for each target a keyframe within tolerance, else the nearest frame."""
-    by_time = sorted(infos, key=lambda info: info.pts)
-    keys = [info for info in by_time if info.keyframe]
-    wanted: dict[int, int] = {}
-    for k, target in enumerate(target_pts):
-        if target > by_time[-1].pts + tolerance:
-            break  # the clip is shorter than the window
-        nearest_key = min(keys, key=lambda info: abs(info.pts - target), default=None)
-        if nearest_key is not None and abs(nearest_key.pts - target) <= tolerance:
-            choice = nearest_key
+class _Sampler:
+    """Decodes the frame chosen for each sample time, reusing decoder state where it can."""
+
+    CLIP_ENDED = object()
+
+    def __init__(self, path: Path, stream: av.video.stream.VideoStream, source: _PacketSource) -> None:
+        self.path, self.stream, self.source = path, stream, source
+        self.tb = stream.time_base
+        self.sent = -1  # index of the last packet sent since the last flush; -1: decoder is clean
+        self.run_start: int | None = None  # keyframe index the current sequential run started at
+        self.dirty = False  # packets were sent since the last flush
+        self.pending: dict[int, av.VideoFrame] = {}  # frames that came out ahead of their turn
+        self.decoded = 0
+        self.done_pts: set[int] = set()
+
+    def frame_near(self, target_s: float, tolerance_s: float) -> av.VideoFrame | object | None:
+        assert self.source.first_pts is not None
+        target = self.source.first_pts + target_s / self.tb
+        tolerance = tolerance_s / self.tb
+        # Look far enough ahead to see the keyframe nearest the target despite B-frame reordering.
+        self.source.read_past(target + tolerance + 0.25 / self.tb)
+        packets = self.source.packets
+        timed = [(i, p) for i, p in enumerate(packets) if p.pts is not None]
+        if not timed or target > max(p.pts for _, p in timed) + tolerance:
+            return self.CLIP_ENDED
+        keys = [(i, p) for i, p in timed if p.is_keyframe]
+        key = min(keys, key=lambda ip: abs(ip[1].pts - target), default=None)
+        if key is not None and abs(key[1].pts - target) <= tolerance:
+            index, chosen = key
         else:
-            choice = min(by_time, key=lambda info: abs(info.pts - target))
-        wanted.setdefault(choice.pts, k)
-    return wanted
+            index, chosen = min(timed, key=lambda ip: abs(ip[1].pts - target))
+        if chosen.pts in self.done_pts:
+            return None  # the same frame already stood for the previous sample time
+        self.done_pts.add(chosen.pts)
+        frame = self._keyframe(index) if chosen.is_keyframe else self._in_gop(index, chosen.pts)
+        if frame is None:
+            log.warning("%s: the frame at %.2f s could not be decoded", self.path.name, float(chosen.pts * self.tb))
+        return frame
 
+    def _keyframe(self, index: int) -> av.VideoFrame | None:
+        """A keyframe on its own: send, drain (no waiting for reordering), reset."""
+        self._flush()
+        wanted = self.source.packets[index].pts
+        frames = self._send(self.source.packets[index]) + self._send(None)
+        self._flush()
+        return next((f for f in frames if f.pts == wanted), None)
 
-def _packets_needed(infos: list[_PacketInfo], wanted_pts: set[int]) -> list[int]:
-    """Decode-order indices to send: each wanted frame's packet and those from its GOP's keyframe."""
-    needed: set[int] = set()
-    gop_start = 0
-    for info in infos:
-        if info.keyframe:
-            gop_start = info.index
-        if info.pts in wanted_pts:
-            if info.keyframe:
-                needed.add(info.index)
-            else:
-                # References lie earlier in decode order within the GOP: send it all up to here.
-                needed.update(range(gop_start, info.index + 1))
-    return sorted(needed)
+    def _in_gop(self, index: int, wanted: int) -> av.VideoFrame | None:
+        """A frame between keyframes: decode from its GOP's keyframe, or carry on from the frame
+        decoded last when the decoder is already running through this GOP, until it comes out."""
+        packets = self.source.packets
+        gop_start = max((i for i in range(index + 1) if packets[i].is_keyframe), default=0)
+        continuing = self.run_start is not None and self.run_start <= gop_start and self.sent >= gop_start - 1
+        if not continuing:
+            self._flush()
+            self.run_start, self.sent = gop_start, gop_start - 1
+        while wanted not in self.pending:
+            if self.sent + 1 >= len(packets) and not self.source.read_one():
+                for frame in self._send(None):
+                    self.pending[frame.pts] = frame
+                found = self.pending.pop(wanted, None)
+                self._flush()
+                return found
+            self.sent += 1
+            for frame in self._send(packets[self.sent]):
+                if frame.pts is not None and frame.pts >= wanted:
+                    self.pending[frame.pts] = frame  # later frames may be the next sample's
+        return self.pending.pop(wanted, None)
+
+    def _send(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        self.dirty = True
+        frames = _decode(self.path, self.stream, packet)
+        self.decoded += len(frames)
+        return frames
+
+    def _flush(self) -> None:
+        if self.dirty:  # also after a drain: the decoder accepts nothing more until flushed
+            self.stream.codec_context.flush_buffers()
+            self.dirty = False
+        self.pending.clear()
+        self.run_start: int | None = None
+        self.sent = -1
 
 
 def _decode(path: Path, stream: av.video.stream.VideoStream, packet: av.Packet | None) -> list[av.VideoFrame]:
@@ -163,12 +224,18 @@ def _decode(path: Path, stream: av.video.stream.VideoStream, packet: av.Packet |
         return []
 
 
-def _sequential(path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                packets: list[av.Packet], targets: list[float], max_side: int | None) -> Iterator[SampledFrame]:
-    """Decode everything in order and keep the first frame at or after each sample time."""
+def _sequential(path: Path, stream: av.video.stream.VideoStream, source: _PacketSource,
+                targets: list[float], max_side: int | None) -> Iterator[SampledFrame]:
+    """For packets without timestamps: decode in order, keep the first frame at or after each sample time."""
     pending = list(targets)
     first: float | None = None
-    for packet in [*packets, None]:
+    index = 0
+    while pending:
+        if index >= len(source.packets) and not source.read_one():
+            packet = None
+        else:
+            packet = source.packets[index]
+            index += 1
         for frame in _decode(path, stream, packet):
             if frame.time is None:
                 continue
@@ -179,6 +246,8 @@ def _sequential(path: Path, container: av.container.InputContainer, stream: av.v
                 while pending and t >= pending[0]:
                     pending.pop(0)
                 yield _sampled(frame, t, target, max_side)
+        if packet is None:
+            break
 
 
 def _sampled(frame: av.VideoFrame, time_s: float, target_s: float, max_side: int | None) -> SampledFrame:

@@ -3,6 +3,10 @@
 `read_zxing` (zxing-cpp: fast and robust on blurred, tilted and perspective codes) is the main
 reader; `read_pyzbar` and `read_opencv` are fallbacks for the rare frame it misses. Each returns
 the texts of the QR codes it found (UTF-8 decoded from the symbol's bytes), [] when none.
+
+Measured on 1080p frames (CPU per frame): zxing 3 ms, pyzbar 52 ms, OpenCV 66 ms (4K: 13, 206,
+248 ms). `zxing_scan` also says whether zxing saw a QR symbol it could not read: the frames
+worth the slow fallbacks.
 """
 
 from __future__ import annotations
@@ -27,8 +31,14 @@ def _text(raw: bytes, fallback: str = "") -> str:
 
 
 def read_zxing(gray: np.ndarray) -> list[str]:
-    results = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
-    return [_text(r.bytes, r.text) for r in results if r.valid]
+    return zxing_scan(gray)[0]
+
+
+def zxing_scan(gray: np.ndarray) -> tuple[list[str], bool]:
+    """(texts of the readable QR codes, whether a QR symbol was seen that could not be read)."""
+    results = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode, return_errors=True)
+    texts = [_text(r.bytes, r.text) for r in results if r.valid]
+    return texts, any(not r.valid for r in results)
 
 
 def read_pyzbar(gray: np.ndarray) -> list[str]:
@@ -39,7 +49,20 @@ def read_pyzbar(gray: np.ndarray) -> list[str]:
     except Exception as exc:  # noqa: BLE001 - a broken libzbar must not stop the other readers
         log.debug("pyzbar failed: %s", exc)
         return []
-    return [_text(s.data) for s in symbols]
+    return [_undo_zbar_charset_guess(_text(s.data)) for s in symbols]
+
+
+def _undo_zbar_charset_guess(text: str) -> str:
+    """zbar guesses a QR code's charset and may read UTF-8 bytes as Shift-JIS or Latin-1 ("Benoît"
+    becomes "Beno簾t", read as Big5); our payloads are UTF-8, so undo a guess that round-trips to valid UTF-8."""
+    if text.isascii():
+        return text
+    for charset in ("big5", "shift_jis", "euc_jp", "gb18030", "latin-1"):
+        try:
+            return text.encode(charset).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+    return text
 
 
 _opencv_detector: cv2.QRCodeDetector | None = None
@@ -57,5 +80,4 @@ def read_opencv(gray: np.ndarray) -> list[str]:
     return [t for t in texts if t] if ok else []
 
 
-PRIMARY: tuple[tuple[str, Reader], ...] = (("zxing", read_zxing),)
 FALLBACKS: tuple[tuple[str, Reader], ...] = (("pyzbar", read_pyzbar), ("opencv", read_opencv))

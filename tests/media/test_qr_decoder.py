@@ -126,3 +126,29 @@ def test_audio_only_file_raises_media_read_error(tmp_path: Path) -> None:
         out.mux(stream.encode(None))
     with pytest.raises(MediaReadError, match="no video stream"):
         find_passenger_code(path)
+
+
+def test_fallback_readers_take_over_when_zxing_cannot_read_the_symbol(clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.pipeline.qr_decoder as qr_decoder
+
+    clip = write_clip(clip_dir / "fallback.mp4", SMALL, qr_text=ANA, qr_from_s=0.4, qr_until_s=2.0)
+    # zxing "sees a symbol but cannot read it" on every frame: the fallbacks must do the reading.
+    monkeypatch.setattr(qr_decoder, "zxing_scan", lambda gray: ([], True))
+    found = find_passenger_code(clip)
+    assert found is not None and found.reader == "pyzbar"
+    assert found.passenger.booking_id == "BK-2026-1042" and found.time_s == pytest.approx(0.5)
+    assert find_passenger_code(clip, fallbacks="none") is None
+    # Without any symbol seen by zxing the slow readers are not run, unless asked for.
+    monkeypatch.setattr(qr_decoder, "zxing_scan", lambda gray: ([], False))
+    assert find_passenger_code(clip) is None
+    assert find_passenger_code(clip, fallbacks="all") is not None
+
+
+@pytest.mark.parametrize("reader_name", ["read_zxing", "read_pyzbar", "read_opencv"])
+def test_each_reader_reads_a_sharp_frame(reader_name: str, clip_dir: Path) -> None:
+    from app.media import qr_readers
+    from app.media.frames import sample_frames
+
+    clip = write_clip(clip_dir / "reader.mp4", SMALL, qr_text=BEN, duration_s=0.5, qr_until_s=0.5)
+    frame = next(sample_frames(clip, window_s=0.5))
+    assert getattr(qr_readers, reader_name)(frame.gray) == [BEN]
