@@ -6,7 +6,6 @@ module moves the bytes (`UploadFile`) and answers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from pathlib import Path
@@ -182,8 +181,8 @@ class DetectorSession(Connection):
             await self._rejected(upload.request_id, upload.path, f"sha256 mismatch: station computed {digest}")
             return
         await offload(move_into_place, partial, final)
-        await self._stored(upload.request_id, upload.path, final, digest, upload.size)
         self._progress(upload, final_event=True)
+        await self._stored(upload.request_id, upload.path, final, digest, upload.size)
 
     async def _reject(self, upload: Upload, reason: str) -> None:
         await self._release_file(keep=False)
@@ -240,18 +239,9 @@ class DetectorSession(Connection):
 
     # -- events --------------------------------------------------------------------------
     def _progress(self, upload: Upload, *, final_event: bool) -> None:
-        now = time.monotonic()
-        event = {"execution_id": self._execution_id, "request_id": upload.request_id, "path": upload.path,
-                 "bytes": upload.held, "total": upload.size}
-        if final_event:
-            event["bytes"] = upload.size
-            delay = self._gate.delay_for_last(now)
-            if delay:
-                asyncio.get_running_loop().call_later(delay, lambda: self.service.bus.emit("transfer:progress", **event))
-            else:
-                self.service.bus.emit("transfer:progress", **event)
-        elif self._gate.allow(now):
-            self.service.bus.emit("transfer:progress", **event)
+        if final_event or self._gate.allow(time.monotonic()):
+            self.service.bus.emit("transfer:progress", execution_id=self._execution_id, request_id=upload.request_id,
+                                  path=upload.path, bytes=upload.held, total=upload.size)
 
 
 def _inside(dest: str, dest_dir: str) -> Path | None:

@@ -1,12 +1,16 @@
-"""`transfer:progress` pacing: at most 4 events a second per file, and the last one always."""
+"""`transfer:progress` pacing: at most 4 events a second per file, and the last one always.
+
+Intermediate events are at least 1/3 s apart, so any one-second window holds at most three of
+them, and the final event (bytes == total) can go out at once without breaking the limit of 4.
+"""
 
 from __future__ import annotations
 
-MIN_INTERVAL_S = 0.25
+MIN_INTERVAL_S = 1 / 3
 
 
 class ProgressGate:
-    """Decides when the next progress event of one file may go out (plain data, no clock)."""
+    """Decides whether an intermediate progress event of one file may go out (no clock of its own)."""
 
     def __init__(self, interval: float = MIN_INTERVAL_S) -> None:
         self.interval = interval
@@ -17,12 +21,3 @@ class ProgressGate:
             self._last = now
             return True
         return False
-
-    def delay_for_last(self, now: float) -> float:
-        """Seconds to wait before the final event so it keeps the pace (0: send it now)."""
-        if self._last is None:
-            self._last = now
-            return 0.0
-        wait = max(0.0, self._last + self.interval - now)
-        self._last = now + wait
-        return wait
