@@ -46,16 +46,14 @@ class UiSession(Connection):
         if message.type == "pipeline:list":
             result = {"executions": await self.service.list_executions(data["limit"] or DEFAULT_LIST_LIMIT)}
         elif message.type == "pipeline:retry":
-            outcome = await self.service.call_engine("retry", data["execution_id"], data["step_id"])
-            result = {"execution_id": data["execution_id"], "step_id": data["step_id"], **_extra(outcome)}
+            reset = await self.service.call_engine("retry", data["execution_id"], data["step_id"])
+            result = {"execution_id": data["execution_id"], "step_id": data["step_id"],
+                      "reset_step_ids": list(reset) if isinstance(reset, (list, tuple)) else []}
         elif message.type == "pipeline:cancel":
-            outcome = await self.service.call_engine("cancel", data["execution_id"])
-            result = {"execution_id": data["execution_id"], **_extra(outcome)}
+            cancelled = await self.service.call_engine("cancel", data["execution_id"])
+            result = {"execution_id": data["execution_id"],
+                      "cancelled_steps": cancelled if isinstance(cancelled, int) else 0}
         else:  # pragma: no cover - the machine admits only the types above
             raise ProtocolError("bad_message", f"unexpected {message.type}")
         self.send(envelope(f"{message.type}_result", result, message.id))
 
-
-def _extra(outcome: Any) -> dict[str, Any]:
-    """Whatever the engine returned about the request, when it is an object."""
-    return dict(outcome) if isinstance(outcome, dict) else {}

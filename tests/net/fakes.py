@@ -85,12 +85,14 @@ class RecordingEngine:
         self.calls.append(("list_executions", (limit,)))
         return self.executions[:limit]
 
-    async def retry(self, execution_id: int, step_id: int) -> None:
+    async def retry(self, execution_id: int, step_id: int) -> list[int]:
         self.calls.append(("retry", (execution_id, step_id)))
         if not any(e["id"] == execution_id for e in self.executions):
             raise LookupError(f"no execution {execution_id}")
+        return [step_id, step_id + 1]
 
-    async def cancel(self, execution_id: int) -> None:
+    async def cancel(self, execution_id: int) -> int:
         self.calls.append(("cancel", (execution_id,)))
         if not any(e["id"] == execution_id for e in self.executions):
             raise LookupError(f"no execution {execution_id}")
+        return 2

@@ -10,6 +10,7 @@ import json
 import signal
 import sqlite3
 import subprocess
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,6 +46,13 @@ def wire(trace: Path) -> list[tuple[str, dict]]:
     return [(row["dir"], row["message"]) for row in map(json.loads, trace.read_text().splitlines())]
 
 
+def api_executions(port: int, limit: int) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/executions?limit={limit}",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 class UiRecorder:
     """A UI client on /ui that keeps every event it is sent."""
 
@@ -72,7 +80,7 @@ class UiRecorder:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             found = [e for e in self.events if e["type"] == type_]
-            failed = [e for e in self.events if e["type"] == "pipeline:failed"]
+            failed = [e for e in self.events if e["type"] == "pipeline:failed"]  # fail fast, and say why
             assert not failed, f"the import failed: {failed}"
             if len(found) >= count:
                 return found
@@ -138,6 +146,19 @@ async def test_reference_detector_imports_a_generated_card_end_to_end(tmp_path):
             qr_decoded = [e["data"]["passenger"]["booking_id"] for e in ours if e["type"] == "pipeline:qr_decoded"]
             assert sorted(qr_decoded) == sorted(p.booking_id for p in card.passengers)
             assert completed["data"]["files_imported"] == len(imported)
+
+            # -- pipeline:list over /ui and GET /api/executions answer the same JSON --------------------
+            await ui.ws.send(json.dumps({"type": "pipeline:list", "id": "list-1", "data": {"limit": 5}}))
+            listed = (await ui.wait_for("pipeline:list_result"))[0]["data"]
+            assert listed["ref"] == "list-1" and listed["executions"][0]["id"] == execution_id
+            assert listed["executions"][0]["state"] == "succeeded"
+            api = await asyncio.to_thread(api_executions, station.port, 5)
+            assert api == {"executions": listed["executions"]}
+            step = listed["executions"][0]["steps"][0]
+            await ui.ws.send(json.dumps({"type": "pipeline:retry", "id": "retry-1", "data": {
+                "execution_id": execution_id, "step_id": step["id"]}}))
+            refused = (await ui.wait_for("error"))[0]["data"]
+            assert refused["code"] == "conflict" and refused["ref"] == "retry-1"
 
             # -- the same card listed again requests nothing new --------------------------------------
             second_trace = tmp_path / "second.jsonl"

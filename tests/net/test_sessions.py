@@ -177,7 +177,8 @@ async def test_ui_requests_are_served_through_the_engine(station):
     assert await recv_json(ui) == {"type": "pipeline:list_result", "data": {
         "executions": [{"id": 3, "state": "failed", "steps": []}], "ref": "l"}}
     await ui.send(json.dumps({"type": "pipeline:retry", "id": "r", "data": {"execution_id": 3, "step_id": 11}}))
-    assert await recv_json(ui) == {"type": "pipeline:retry_result", "data": {"execution_id": 3, "step_id": 11, "ref": "r"}}
+    assert await recv_json(ui) == {"type": "pipeline:retry_result", "data": {
+        "execution_id": 3, "step_id": 11, "reset_step_ids": [11, 12], "ref": "r"}}
     await ui.send(json.dumps({"type": "pipeline:cancel", "id": "c", "data": {"execution_id": 99}}))
     error = await recv_json(ui)
     assert error["type"] == "error" and error["data"]["code"] == "bad_message" and error["data"]["ref"] == "c"
