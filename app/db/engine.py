@@ -39,6 +39,7 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     if backend == "postgresql":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -46,7 +47,15 @@ def make_engine(url: str) -> Engine:
                         "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
 
 
+def _sqlite_begin_immediate(connection) -> None:
+    # A deferred transaction that reads, then writes, fails at once with "database is locked"
+    # when another connection wrote in between (WAL snapshot); taking the write lock at BEGIN
+    # makes it wait its turn (busy_timeout) instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # let the "begin" listener issue BEGIN itself
     # WAL lets the window read while workers write; busy_timeout waits instead of failing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

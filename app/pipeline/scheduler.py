@@ -170,6 +170,9 @@ def queue_ready(session: Session, execution_id: int, candidates: Sequence[int] |
     succeeded or were skipped."""
     if candidates is not None and not candidates:
         return
+    if session.get_bind().dialect.name == "sqlite":
+        _queue_ready_sqlite(session, execution_id, candidates, report)
+        return
     pending = select(STEP.c.id).where(STEP.c.execution_id == execution_id, STEP.c.state == StepState.PENDING.value)
     if candidates is not None:
         pending = pending.where(STEP.c.id.in_(list(candidates)))
@@ -197,6 +200,23 @@ def queue_ready(session: Session, execution_id: int, candidates: Sequence[int] |
         .returning(STEP.c.id, STEP.c.attempt)
     ).all()
     report.queued += [(row.id, row.attempt) for row in rows]
+
+
+def _queue_ready_sqlite(session: Session, execution_id: int, candidates: Sequence[int] | None, report: Report) -> None:
+    # SQLite runs one writer at a time, so one conditional UPDATE is race-free here.
+    dep = STEP.alias("dep")
+    blocked = (
+        select(EDGE.c.step_id).join(dep, dep.c.id == EDGE.c.depends_on_id)
+        .where(EDGE.c.step_id == STEP.c.id, dep.c.state.not_in(DONE_FOR_DEPENDENTS)).exists()
+    )
+    stmt = update(STEP).where(STEP.c.execution_id == execution_id, STEP.c.state == StepState.PENDING.value, ~blocked)
+    if candidates is not None:
+        stmt = stmt.where(STEP.c.id.in_(list(candidates)))
+    rows = session.execute(
+        stmt.values(state=StepState.QUEUED.value, queued_at=utcnow(), not_before=None)
+        .returning(STEP.c.id, STEP.c.attempt)
+    ).all()
+    report.queued += sorted((row.id, row.attempt) for row in rows)
 
 
 def propagate_failure(session: Session, step_ids: Sequence[int]) -> None:
@@ -367,13 +387,18 @@ def finish(session: Session, outcomes: Sequence[Outcome], report: Report) -> Non
     succeeded: dict[int, list[int]] = {}
     failed: list[int] = []
     spawned: dict[int, list[int]] = {}
+    rows = {
+        row.id: row for row in session.execute(
+            _for_update(session, select(STEP.c.id, STEP.c.execution_id, STEP.c.name, STEP.c.key, STEP.c.started_at,
+                                        STEP.c.wake_requested, STEP.c.worker_id, STEP.c.attempt, STEP.c.state)
+                        .where(STEP.c.id.in_([o.step_id for o in outcomes])).order_by(STEP.c.id))
+        )
+    } if outcomes else {}
     for outcome in outcomes:
-        row = session.execute(
-            _for_update(session, select(STEP.c.execution_id, STEP.c.name, STEP.c.key, STEP.c.started_at,
-                                        STEP.c.wake_requested, STEP.c.worker_id, STEP.c.output, STEP.c.error)
-                        .where(STEP.c.id == outcome.step_id, STEP.c.attempt == outcome.attempt,
-                               STEP.c.state == StepState.RUNNING.value, STEP.c.worker_id == outcome.worker_id))
-        ).first()
+        row = rows.get(outcome.step_id)
+        if row is not None and (row.attempt != outcome.attempt or row.state != StepState.RUNNING.value
+                                or row.worker_id != outcome.worker_id):
+            row = None
         if row is None:
             log.info("discarding the result of step %s attempt %s from %s: the step moved on",
                      outcome.step_id, outcome.attempt, outcome.worker_id)
@@ -484,6 +509,10 @@ def wake(session: Session, execution_id: int, name: str | None, key: str | None,
     if key is not None:
         match.append(STEP.c.key == key)
     now = utcnow()
+    # Lock the candidates first: on Postgres a wake racing with the step's own `wait` result
+    # would otherwise see it running in one statement and waiting in the next, and be lost.
+    session.execute(_for_update(session, select(STEP.c.id).where(
+        *match, STEP.c.state.in_([StepState.WAITING.value, StepState.RUNNING.value]))))
     rows = session.execute(
         update(STEP).where(*match, STEP.c.state == StepState.WAITING.value)
         .values(state=StepState.QUEUED.value, queued_at=now).returning(STEP.c.id, STEP.c.attempt)

@@ -39,7 +39,8 @@ class ExtractMetadata(BaseStep):
                 record.media = media
 
         await ctx.db.run(store)
+        video = media.get("video") or {}
         if "error" not in media:
-            ctx.log.info("%s: %.1f s, %s %sx%s", card_file.path, media.get("duration_s") or 0, media.get("video_codec"),
-                         media.get("width"), media.get("height"))
+            ctx.log.info("%s: %.1f s, %s %sx%s at %s fps", card_file.path, media.get("duration_s") or 0,
+                         video.get("codec"), video.get("width"), video.get("height"), video.get("fps"))
         return StepResult.ok({"file_id": file_id, "media": media})

@@ -38,6 +38,6 @@ class FilterNewFiles(BaseStep):
                     "imported_before": len(split.imported_before), "not_imported_kind": len(other)}
 
         counts = await ctx.db.run(classify)
-        ctx.log.info("%(files_new)d new files; %(imported_before)d imported before; "
-                     "%(not_imported_kind)d proxies/thumbnails/other skipped", counts)
+        ctx.log.info("%d new files; %d imported before; %d proxies/thumbnails/other skipped",
+                     counts["files_new"], counts["imported_before"], counts["not_imported_kind"])
         return StepResult.ok(counts)

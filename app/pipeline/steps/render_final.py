@@ -41,9 +41,10 @@ class RenderFinal(BaseStep):
 
         def record(session) -> None:
             jump = session.get(Jump, jump_id)
-            jump.video_path, jump.duration_s = str(result.path), result.duration_s
+            jump.video_path, jump.duration_s = str(result.output), result.duration_s
             write_passenger_json(jump)
 
         await ctx.db.run(record)
-        ctx.log.info("%s: %.1f s (%s)", result.path.name, result.duration_s, "stream copy" if result.copied else "re-encoded")
-        return StepResult.ok({"video": str(result.path), "duration_s": result.duration_s, "copied": result.copied})
+        how = "joined without re-encoding" if result.method == "remux" else f"re-encoded: {result.reason}"
+        ctx.log.info("%s: %.1f s from %d clips (%s)", result.output.name, result.duration_s, result.clips, how)
+        return StepResult.ok({"video": str(result.output), "duration_s": result.duration_s, "method": result.method})

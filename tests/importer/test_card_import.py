@@ -1,0 +1,222 @@
+"""The card_import pipeline on a generated GoPro card, in a real station (SQLite or Postgres,
+embedded or external Redis, real workers, real H.264 clips), with a loopback Detector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import pytest
+from sqlalchemy import func, select
+
+from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, StepState
+from app.media.sample_card import write_sample_card
+from tests.importer.loopback import LoopbackDetector, Recorder, start_station, steps_named, wait_execution
+
+DAY = "2026-11-23"
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory):
+    return write_sample_card(tmp_path_factory.mktemp("card"))
+
+
+def threshold(card) -> int:
+    return (card.largest_qr_clip + card.smallest_jump_clip) // 2
+
+
+def folder_of(library: Path, passenger) -> Path:
+    return library / DAY / f"{passenger.booking_id} {passenger.passenger_name}"
+
+
+def duration_s(path: Path) -> float:
+    with av.open(str(path)) as container:
+        return container.duration / 1_000_000
+
+
+@pytest.fixture(params=["sqlite+embedded-redis", "postgres+external-redis"])
+async def station(request, tmp_path, card, redis_prefix):
+    if request.param.startswith("postgres"):
+        db_url, redis_url = request.getfixturevalue("pg_url"), request.getfixturevalue("external_redis_url")
+    else:
+        db_url = redis_url = None
+    station = await start_station(tmp_path / "data", small_file_bytes=threshold(card), db_url=db_url,
+                                  redis_url=redis_url, redis_prefix=redis_prefix)
+    yield station
+    await station.stop()
+
+
+async def import_card(station, card, detector: LoopbackDetector, recorder: Recorder | None = None):
+    station.orchestrator.link = detector
+    if recorder:
+        station.bus.subscribe(recorder)
+    return await station.orchestrator.file_list("desk-left", "3A1F-77C2", "GOPRO-ANA", "1", card.file_list())
+
+
+async def test_card_is_filed_per_passenger_with_a_rendered_video(station, card):
+    detector = LoopbackDetector(card.root, station)
+    recorder = Recorder()
+    ack = await import_card(station, card, detector, recorder)
+    imported_kinds = [f for f in card.files if f.kind not in ("proxy", "thumbnail")]
+    assert (ack.files_total, ack.files_new) == (len(card.files), len(imported_kinds))
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
+
+    # Small clips first, in their own request, in time order; proxies never asked for.
+    qr_clips = [p.qr_clip for p in card.passengers]
+    assert detector.requested_paths[0] == qr_clips
+    requested = [path for paths in detector.requested_paths for path in paths]
+    assert sorted(requested) == sorted(f.path for f in imported_kinds)
+    assert not set(requested) & set(card.proxies)
+
+    library = station.settings.library
+    for passenger in card.passengers:
+        folder = folder_of(library, passenger)
+        expected = {Path(p).name for p in passenger.clips + passenger.photos}
+        assert expected <= {p.name for p in folder.iterdir()}
+        for clip in passenger.clips:  # every byte as on the card
+            assert (folder / Path(clip).name).read_bytes() == (card.root / clip).read_bytes()
+        document = json.loads((folder / "passenger.json").read_text())
+        assert document["booking_id"] == passenger.booking_id
+        assert document["passenger"]["instructor"] == "J. Berg"
+        clips_meta = [c for c in document["clips"] if c["card_path"] in passenger.clips]
+        assert all(c["metadata"] and c["metadata"].get("duration_s") for c in clips_meta)
+        video = folder / f"{passenger.booking_id} {passenger.passenger_name}.mp4"
+        expected_s = sum(duration_s(card.root / c) for c in passenger.clips)
+        assert duration_s(video) == pytest.approx(expected_s, abs=0.15)
+    unassigned = library / DAY / "_unassigned" / "3A1F-77C2"
+    assert sorted(p.name for p in unassigned.iterdir() if p.suffix == ".MP4") == sorted(Path(p).name for p in card.unassigned)
+    assert not (library / ".ingest-staging" / str(ack.execution_id)).exists()
+
+    def records(session):
+        jumps = session.scalars(select(Jump).where(Jump.execution_id == ack.execution_id)).all()
+        imported = session.scalar(select(func.count()).select_from(ImportedFile))
+        return {j.booking_id: j.passenger_name for j in jumps}, imported
+
+    jumps, imported = await station.db.run(records)
+    assert jumps == {None: None, **{p.booking_id: p.passenger_name for p in card.passengers}}
+    assert imported == len(imported_kinds)
+
+    types = recorder.types()
+    assert types[0] == "pipeline:started"
+    assert types.count("pipeline:qr_decoded") == len(card.passengers)
+    assert types[-1] == "pipeline:completed"
+    completed = recorder.events[-1].data
+    assert completed["files_imported"] == len(imported_kinds)
+    assert {j["passenger"]["booking_id"] for j in completed["jumps"] if j["passenger"]} == {p.booking_id for p in card.passengers}
+
+
+async def test_second_insertion_requests_nothing_new(station, card):
+    first = LoopbackDetector(card.root, station)
+    ack = await import_card(station, card, first)
+    await wait_execution(station, ack.execution_id, "succeeded")
+    again = LoopbackDetector(card.root, station)
+    second = await import_card(station, card, again)
+    assert second.execution_id != ack.execution_id
+    assert second.files_new == 0
+    assert await wait_execution(station, second.execution_id, "succeeded", "failed") == "succeeded"
+    assert again.requests == []
+
+
+async def test_card_listed_again_while_waiting_resumes_the_same_import(station, card):
+    detector = LoopbackDetector(card.root, station, online=False)  # reader unplugged from the LAN
+    ack = await import_card(station, card, detector)
+    [request_step] = await steps_named(station, ack.execution_id, "request_qr_videos")
+    await wait_step_state(station, request_step.id, StepState.WAITING)
+    detector.online = True
+    again = await station.orchestrator.file_list("desk-right", "3A1F-77C2", "GOPRO-ANA", "2", card.file_list())
+    assert again.execution_id == ack.execution_id
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
+
+
+async def test_a_file_gone_from_the_card_is_set_aside_and_not_recorded(station, card):
+    gone = card.passengers[0].clips[-1]
+    detector = LoopbackDetector(card.root, station, behaviour=lambda path: "missing" if path == gone else "ok")
+    ack = await import_card(station, card, detector)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
+    state, recorded = await station.db.run(lambda s: (
+        s.scalar(select(ExecutionFile.state).where(ExecutionFile.execution_id == ack.execution_id,
+                                                    ExecutionFile.path == gone)),
+        s.scalar(select(func.count()).select_from(ImportedFile).where(ImportedFile.source_path == gone))))
+    assert (state, recorded) == (FileState.MISSING, 0)
+    [session_step] = [s for s in await steps_named(station, ack.execution_id, "request_session_videos")
+                      if s.output and s.output["missing"]]
+    logs = await station.db.run(lambda s: [line.message for line in s.get(type(session_step), session_step.id).logs])
+    assert any(gone in line and "set aside" in line for line in logs)
+
+
+async def test_three_rejected_copies_fail_the_step_and_retry_fetches_again(station, card):
+    bad = card.passengers[1].qr_clip
+    broken = True
+    detector = LoopbackDetector(card.root, station, behaviour=lambda path: "bad_hash" if broken and path == bad else "ok")
+    ack = await import_card(station, card, detector)
+    assert await wait_execution(station, ack.execution_id, "failed", "succeeded") == "failed"
+    assert sum(paths.count(bad) for paths in detector.requested_paths) == 3
+    [step] = await steps_named(station, ack.execution_id, "request_qr_videos")
+    assert step.state == StepState.FAILED and bad in step.error
+    assert (await steps_named(station, ack.execution_id, "assign_jumps"))[0].state == StepState.UPSTREAM_FAILED
+
+    broken = False  # the crew reseats the card, then right-clicks "Retry from here"
+    await station.engine.retry(ack.execution_id, step.id)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
+    assert (folder_of(station.settings.library, card.passengers[1]) / Path(bad).name).exists()
+
+
+async def test_failed_render_is_retried_from_that_step(station, card):
+    passenger = card.passengers[0]
+    folder = folder_of(station.settings.library, passenger)
+    blocker = folder / f"{passenger.booking_id} {passenger.passenger_name}.mp4"
+    blocker.mkdir(parents=True)  # a folder where the video should go: the render cannot finish
+    detector = LoopbackDetector(card.root, station)
+    ack = await import_card(station, card, detector)
+    assert await wait_execution(station, ack.execution_id, "failed", "succeeded") == "failed"
+    renders = await steps_named(station, ack.execution_id, "render_final")
+    [failed] = [r for r in renders if r.state == StepState.FAILED]
+    others_before = {r.id: r.finished_at for r in renders if r.id != failed.id}
+    fetched_before = len(detector.requests)
+
+    blocker.rmdir()
+    await station.engine.retry(ack.execution_id, failed.id)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
+    assert blocker.is_file() and duration_s(blocker) > 0
+    after = {r.id: r.finished_at for r in await steps_named(station, ack.execution_id, "render_final") if r.id != failed.id}
+    assert after == others_before  # the other passenger's render did not run again
+    assert len(detector.requests) == fetched_before  # nothing fetched again
+
+
+async def test_crew_assigns_an_unassigned_clip_to_a_passenger(station, card):
+    detector = LoopbackDetector(card.root, station)
+    ack = await import_card(station, card, detector)
+    await wait_execution(station, ack.execution_id, "succeeded")
+    clip = card.unassigned[0]
+
+    def ids(session):
+        file_id = session.scalar(select(ExecutionFile.id).where(ExecutionFile.execution_id == ack.execution_id,
+                                                                ExecutionFile.path == clip))
+        jump_id = session.scalar(select(Jump.id).where(Jump.execution_id == ack.execution_id,
+                                                       Jump.booking_id == card.passengers[0].booking_id))
+        return file_id, jump_id
+
+    file_id, jump_id = await station.db.run(ids)
+    await station.orchestrator.assign_clips(ack.execution_id, [file_id], jump_id=jump_id)
+    folder = folder_of(station.settings.library, card.passengers[0])
+    assert (folder / Path(clip).name).read_bytes() == (card.root / clip).read_bytes()
+    assert not (station.settings.library / DAY / "_unassigned" / "3A1F-77C2" / Path(clip).name).exists()
+    document = json.loads((folder / "passenger.json").read_text())
+    assert clip in [c["card_path"] for c in document["clips"]]
+    stored = await station.db.run(lambda s: s.scalar(select(ImportedFile.stored_path).where(ImportedFile.source_path == clip)))
+    assert Path(stored) == folder / Path(clip).name
+
+
+async def wait_step_state(station, step_id: int, state: str, timeout: float = 30) -> None:
+    import asyncio
+    import time
+
+    from app.db.models import PipelineStep
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await station.db.run(lambda s: s.get(PipelineStep, step_id).state) == state:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"step {step_id} never reached {state}")
