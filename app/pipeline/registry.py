@@ -165,27 +165,35 @@ def validate_graph(pipeline: str, steps: Sequence[NewStep]) -> None:
 
 
 def _topological(pipeline: str, steps: Sequence[NewStep]) -> list[NewStep]:
+    """Depth-first order without recursion (a chain of thousands of steps is fine)."""
     by_id = {(s.name, s.key): s for s in steps}
     deps = {(s.name, s.key): [(r.name, r.key) for r in s.refs()] for s in steps}
     order: list[NewStep] = []
     state: dict[tuple[str, str], int] = {}  # 1 = on the current path, 2 = done
-
-    def visit(node: tuple[str, str], path: list[tuple[str, str]]) -> None:
-        if state.get(node) == 2:
-            return
-        if state.get(node) == 1:
-            cycle = path[path.index(node):] + [node]
-            raise PipelineDefinitionError(
-                f"pipeline {pipeline!r} has a cycle: {' -> '.join(n for n, _ in cycle)}"
-            )
-        state[node] = 1
-        for dep in deps[node]:
-            visit(dep, path + [node])
-        state[node] = 2
-        order.append(by_id[node])
-
-    for node in by_id:
-        visit(node, [])
+    for root in by_id:
+        if state.get(root) == 2:
+            continue
+        path: list[tuple[str, str]] = [root]
+        pending: list[list[tuple[str, str]]] = [list(deps[root])]
+        state[root] = 1
+        while path:
+            if pending[-1]:
+                dep = pending[-1].pop()
+                if state.get(dep) == 2:
+                    continue
+                if state.get(dep) == 1:
+                    cycle = path[path.index(dep):] + [dep]
+                    raise PipelineDefinitionError(
+                        f"pipeline {pipeline!r} has a cycle: {' -> '.join(n for n, _ in cycle)}"
+                    )
+                state[dep] = 1
+                path.append(dep)
+                pending.append(list(deps[dep]))
+            else:
+                node = path.pop()
+                pending.pop()
+                state[node] = 2
+                order.append(by_id[node])
     return order
 
 

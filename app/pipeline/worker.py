@@ -228,7 +228,10 @@ class WorkerPool:
         self._running: dict[int, _Running] = {}
         self._free = asyncio.Event()
         self._free.set()
-        self._finished: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._finished: list[Outcome] = []
+        self._inbox: list[Delivery] = []
+        self._tick = asyncio.Event()
+        self._ticking = False
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._threads: Executor = ThreadPoolExecutor(max_workers=max(2, self.options.concurrency),
@@ -240,7 +243,7 @@ class WorkerPool:
     async def start(self) -> None:
         await self.queue.ensure_group()
         await self._beat()
-        loops = [self._read_loop, self._finish_loop, self._heartbeat_loop, self._reap_loop, self._reconcile_loop,
+        loops = [self._read_loop, self._tick_loop, self._heartbeat_loop, self._reap_loop, self._reconcile_loop,
                  self._delayed_loop]
         self._tasks = [asyncio.create_task(self._guard(loop), name=f"{self.worker_id}:{loop.__name__}")
                        for loop in loops]
@@ -250,7 +253,7 @@ class WorkerPool:
         """Stop reading, give running steps a grace period, then put the rest back in the queue."""
         self._stopping = True
         for task in self._tasks:
-            if not task.get_name().endswith("_finish_loop"):
+            if not task.get_name().endswith("_tick_loop"):
                 task.cancel()
         running = [r.task for r in self._running.values() if r.task is not None]
         if running:
@@ -258,8 +261,9 @@ class WorkerPool:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        # Let the finisher write what finished, then stop it.
-        while not self._finished.empty():
+        # Let the ticker write what finished, then stop it.
+        self._inbox.clear()
+        while self._finished or self._ticking:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0)
         for task in self._tasks:
@@ -291,27 +295,76 @@ class WorkerPool:
 
     # -- receiving and claiming ------------------------------------------------------------------
     async def _read_loop(self) -> None:
+        """Read as many entries as there are free slots and hand them to the ticker."""
         while not self._stopping:
-            free = self.options.concurrency - len(self._running)
+            free = self.options.concurrency - len(self._running) - len(self._inbox)
             if free <= 0:
                 self._free.clear()
                 await self._free.wait()
                 continue
             deliveries = await self.queue.read(self.worker_id, free, self.options.read_block_ms)
             if deliveries:
-                await self._claim(deliveries)
+                self._inbox.extend(deliveries)
+                self._tick.set()
 
-    async def _claim(self, deliveries: Sequence[Delivery]) -> None:
-        report = Report()
+    async def _tick_loop(self) -> None:
+        """One transaction per tick: record what finished, claim what arrived, and claim the
+        steps those results made ready straight into the slots they freed (the in-process fast
+        path: no round trip through Redis). Whatever does not fit here is sent to the stream."""
+        while True:
+            await self._tick.wait()
+            self._tick.clear()
+            outcomes, self._finished = self._finished, []
+            deliveries, self._inbox = self._inbox, []
+            if not outcomes and not deliveries:
+                continue
+            self._ticking = True
+            try:
+                await self._run_tick(outcomes, deliveries)
+            finally:
+                self._ticking = False
+
+    async def _run_tick(self, outcomes: list[Outcome], deliveries: list[Delivery]) -> None:
         wanted = list(dict.fromkeys((d.step_id, d.attempt) for d in deliveries))
-        claimed = await self.db.run(
-            lambda s: scheduler.claim(s, wanted, self.worker_id, self.options.max_deliveries, report))
-        await self.queue.ack([d.entry_id for d in deliveries], wanted)
+        room = self.options.concurrency - (len(self._running) - len(outcomes))
+        fast_path = not self._stopping
+        report = Report()
+
+        def tick(session) -> list[Claimed]:
+            scheduler.finish(session, outcomes, report)
+            direct: list[tuple[int, int]] = []
+            spare = room - len(wanted)
+            if fast_path and spare > 0 and report.queued:
+                direct, report.queued = report.queued[:spare], report.queued[spare:]
+            return scheduler.claim(session, wanted + direct, self.worker_id, self.options.max_deliveries, report)
+
+        try:
+            claimed = await self.db.run(tick)
+        except Exception:
+            # Nothing was written: the results wait for the next tick, the entries stay pending
+            # (another worker's reaper takes them if this one never recovers).
+            log.exception("worker %s: a tick failed (%d results, %d deliveries); trying again",
+                          self.worker_id, len(outcomes), len(deliveries))
+            self._finished = outcomes + self._finished
+            self._inbox = deliveries + self._inbox
+            await asyncio.sleep(1.0)
+            self._tick.set()
+            return
+        for outcome in outcomes:
+            self._running.pop(outcome.step_id, None)
+        if deliveries:
+            await self.queue.ack([d.entry_id for d in deliveries], wanted)
         for c in claimed:
             running = _Running(c)
             self._running[c.step_id] = running
             running.task = asyncio.create_task(self._run(c), name=f"step-{c.step_id}")
+        self._free.set()
         await self._announce(report)
+
+    async def _claim(self, deliveries: Sequence[Delivery]) -> None:
+        """Entries taken over from dead consumers join the next tick."""
+        self._inbox.extend(deliveries)
+        self._tick.set()
 
     # -- running ---------------------------------------------------------------------------------
     async def _run(self, c: Claimed) -> None:
@@ -321,7 +374,8 @@ class WorkerPool:
             self._running.pop(c.step_id, None)
             self._free.set()
             raise
-        await self._finished.put(outcome)
+        self._finished.append(outcome)
+        self._tick.set()
 
     async def execute(self, c: Claimed) -> Outcome:
         """Run one claimed step and turn whatever happens into an Outcome (never raises)."""
@@ -383,27 +437,7 @@ class WorkerPool:
             self._processes = ProcessPoolExecutor(max_workers=max(1, self.options.concurrency))
         return self._processes
 
-    # -- finishing -------------------------------------------------------------------------------
-    async def _finish_loop(self) -> None:
-        while True:
-            batch = [await self._finished.get()]
-            while not self._finished.empty():
-                batch.append(self._finished.get_nowait())
-            report = Report()
-            try:
-                await self.db.run(lambda s: scheduler.finish(s, batch, report))
-            except Exception:
-                # Back in the queue for another try; the steps stay `running` until then.
-                log.exception("worker %s: could not record %d results; trying again", self.worker_id, len(batch))
-                for outcome in batch:
-                    self._finished.put_nowait(outcome)
-                await asyncio.sleep(1.0)
-                continue
-            for outcome in batch:
-                self._running.pop(outcome.step_id, None)
-            self._free.set()
-            await self._announce(report)
-
+    # -- after a commit ---------------------------------------------------------------------------
     async def _announce(self, report: Report) -> None:
         """After a commit: send what became ready, schedule retries, dead letters, events."""
         await self.queue.send(report.queued)
