@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -12,6 +13,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
+
+# Copy requests remembered for shared-path checks; the oldest are forgotten beyond this many
+# (the orchestrator re-sends open requests when a card is listed again).
+MAX_REMEMBERED_REQUESTS = 10_000
 
 
 class LinkedSession(Protocol):
@@ -41,7 +46,7 @@ class DetectorLink:
 
     def __init__(self) -> None:
         self._sessions: dict[str, LinkedSession] = {}
-        self._requests: dict[str, SentRequest] = {}
+        self._requests: OrderedDict[str, SentRequest] = OrderedDict()
 
     def add(self, session: LinkedSession) -> None:
         """A Detector said hello; an older connection with the same id is replaced (closed 4409)."""
@@ -77,6 +82,9 @@ class DetectorLink:
         self._requests[clean["request_id"]] = SentRequest(
             clean["request_id"], detector_id, clean["card_id"], clean["mode"], clean["dest_dir"],
             frozenset(entry["path"] for entry in clean["files"]))
+        self._requests.move_to_end(clean["request_id"])
+        while len(self._requests) > MAX_REMEMBERED_REQUESTS:
+            self._requests.popitem(last=False)
         session = self._sessions.get(detector_id)
         if session is None:
             return False
