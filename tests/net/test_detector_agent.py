@@ -154,3 +154,18 @@ async def test_detector_command_with_a_wrong_token_exits_2_and_says_why(station,
     assert result.returncode == 2
     assert "token" in result.stderr and "Traceback" not in result.stderr
     assert station.orchestrator.args_of("file_list") == []
+
+
+def test_the_detector_loads_no_qt_no_database_and_no_media_libraries():
+    code = (
+        "import sys\n"
+        "from app.cli import _register_extra_commands, build_parser\n"
+        "_register_extra_commands(); build_parser()\n"
+        "import app.detector.agent, app.detector.sources, app.detector.cli\n"
+        "heavy = ('sqlalchemy', 'PySide6', 'av', 'cv2', 'numpy', 'redis', 'alembic', 'psycopg')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(('app.db', 'app.gui'))))\n"
+    )
+    result = subprocess.run([*station_command()[:1], "-c", code], capture_output=True, text=True,
+                            env=station_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
