@@ -78,9 +78,11 @@ class DetectorCard(QFrame):
         self.name.setToolTip(info.detector_id)
         self.state.setText("connected" if info.connected else "disconnected")
         self.state_dot.setPixmap(icon("connected" if info.connected else "disconnected").pixmap(10, 10))
-        self.setProperty("connected", "true" if info.connected else "false")
-        self.style().unpolish(self)
-        self.style().polish(self)
+        connected = "true" if info.connected else "false"
+        if self.property("connected") != connected:  # re-polishing is costly: only on a change
+            self.setProperty("connected", connected)
+            self.style().unpolish(self)
+            self.style().polish(self)
         card = info.card
         if card is None:
             self.card.setText("No card")
