@@ -98,3 +98,13 @@ async def harness(db_url, embedded_redis_url, redis_prefix, tmp_path) -> AsyncIt
         yield h
     finally:
         await close_harness(h)
+
+
+@pytest.fixture
+async def harness_any_redis(db_url, redis_url, redis_prefix, tmp_path) -> AsyncIterator[Harness]:
+    """The same, on the embedded Redis and on the external one."""
+    h = await make_harness(db_url, redis_url, redis_prefix, tmp_path)
+    try:
+        yield h
+    finally:
+        await close_harness(h)

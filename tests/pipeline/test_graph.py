@@ -22,7 +22,8 @@ def test_a_cycle_or_an_unknown_step_is_refused_when_the_pipeline_is_defined():
         PipelineDefinition("t_dangling", steps=[NewStep("t_record", depends_on=["t_noop"])])
 
 
-async def test_steps_run_in_dependency_order_and_independent_ones_overlap(harness: Harness):
+async def test_steps_run_in_dependency_order_and_independent_ones_overlap(harness_any_redis: Harness):
+    harness = harness_any_redis
     execution_id = await harness.start("t_diamond")
     assert await harness.wait_state(execution_id, "succeeded", "failed") == "succeeded"
     steps = await harness.steps(execution_id)

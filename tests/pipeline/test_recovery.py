@@ -1,0 +1,77 @@
+"""Recovery paths: Redis lost queued messages, a consumer died between read and claim, a
+step delivered too often goes to the dead-letter stream."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from app.db.models import PipelineStep
+from app.pipeline.worker import GROUP, WorkerOptions, WorkerPool
+
+from tests.pipeline.conftest import FAST, close_harness, make_harness
+
+
+async def _pool(h, **overrides) -> WorkerPool:
+    pool = WorkerPool(db=h.db, queue=h.engine.queue, settings=h.engine.settings, worker_id="recovery-worker",
+                      emit=h.engine.emit, options=WorkerOptions(**{**FAST, "concurrency": 4, **overrides}))
+    await pool.start()
+    return pool
+
+
+async def test_queued_steps_that_redis_lost_are_sent_again(db_url, embedded_redis_url, redis_prefix, tmp_path):
+    h = await make_harness(db_url, embedded_redis_url, redis_prefix, tmp_path, workers=0)
+    pool = None
+    try:
+        execution_id = await h.start("t_diamond")
+        steps = await h.steps(execution_id)
+        assert steps["t_record:a"].state == "queued"
+        # As after an embedded Redis restart that lost its last second: the message is gone.
+        await h.engine.redis.delete(h.engine.queue.stream, h.engine.queue.marks)
+        pool = await _pool(h)
+        assert await h.wait_state(execution_id, "succeeded", "failed") == "succeeded"
+        assert (await h.steps(execution_id))["t_record:a"].deliveries == 1
+    finally:
+        if pool is not None:
+            await pool.stop()
+        await close_harness(h)
+
+
+async def test_entries_read_by_a_consumer_that_died_before_claiming_are_taken_over(
+        db_url, embedded_redis_url, redis_prefix, tmp_path):
+    h = await make_harness(db_url, embedded_redis_url, redis_prefix, tmp_path, workers=0)
+    pool = None
+    try:
+        execution_id = await h.start("t_diamond")
+        queue = h.engine.queue
+        read = await h.engine.redis.xreadgroup(GROUP, "ghost-worker", {queue.stream: ">"}, count=10)
+        assert len(read[0][1]) == 1  # the ghost holds the only entry, and will never claim it
+        pool = await _pool(h, reconcile_every_s=3600)  # only the reaper may rescue it
+        assert await h.wait_state(execution_id, "succeeded", "failed") == "succeeded"
+        pending = await h.engine.redis.xpending(queue.stream, GROUP)
+        assert pending["pending"] == 0
+    finally:
+        if pool is not None:
+            await pool.stop()
+        await close_harness(h)
+
+
+async def test_a_step_delivered_too_often_fails_and_goes_to_the_dead_letter_stream(
+        db_url, embedded_redis_url, redis_prefix, tmp_path):
+    h = await make_harness(db_url, embedded_redis_url, redis_prefix, tmp_path, workers=0)
+    pool = None
+    try:
+        execution_id = await h.start("t_diamond")
+        first = (await h.steps(execution_id))["t_record:a"]
+        # Five workers already took it and died (what the reaper leaves behind each time).
+        await h.db.run(lambda s: s.execute(update(PipelineStep).where(PipelineStep.id == first.id).values(deliveries=5)))
+        pool = await _pool(h, max_deliveries=5)
+        assert await h.wait_state(execution_id, "failed") == "failed"
+        steps = await h.steps(execution_id)
+        assert "delivered 5 times without finishing" in steps["t_record:a"].error
+        assert steps["t_record:d"].state == "upstream_failed"
+        dead = await h.engine.redis.xrange(h.engine.queue.dead)
+        assert [(int(f[b"step"]), int(f[b"attempt"])) for _, f in dead] == [(first.id, 1)]
+    finally:
+        if pool is not None:
+            await pool.stop()
+        await close_harness(h)
