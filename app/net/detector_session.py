@@ -17,6 +17,7 @@ from app.net.protocol import (
     BAD_MESSAGE,
     CLOSE_REPLACED,
     CONFLICT,
+    INTERNAL,
     UNKNOWN_REQUEST,
     Message,
     Phase,
@@ -112,6 +113,10 @@ class DetectorSession(Connection):
             except ValueError as exc:
                 self.service.unlock_partial(partial)
                 raise ProtocolError(CONFLICT, f"cannot resume {data['path']} at {data['offset']}: {exc}") from None
+            except OSError as exc:
+                self.service.unlock_partial(partial)
+                log.error("cannot open %s for an upload: %s", partial, exc)
+                raise ProtocolError(INTERNAL, f"the station cannot store {data['path']}: {exc.strerror or exc}") from None
             except BaseException:
                 self.service.unlock_partial(partial)
                 raise
@@ -136,7 +141,12 @@ class DetectorSession(Connection):
         if upload is None:
             return
         assert self._file is not None
-        await self._file.write(frame)
+        try:
+            await self._file.write(frame)
+        except OSError as exc:
+            await self._write_failed(upload, exc)
+            self.machine.refuse_upload()  # the rest of this upload's frames are dropped
+            return
         self._progress(upload, final_event=False)
 
     async def _file_copied(self, message: Message) -> None:
@@ -170,19 +180,29 @@ class DetectorSession(Connection):
             await self._reject(upload, f"received {upload.held} of {upload.size} bytes")
             return
         assert self._file is not None
-        file, self._file = self._file, None
         partial, final = self._target
         try:
-            digest = await file.finish()
-        finally:
-            self.service.unlock_partial(partial)
+            digest = await self._file.finish()
+            if digest == data["sha256"]:
+                await offload(move_into_place, partial, final)
+        except OSError as exc:
+            await self._write_failed(upload, exc)
+            return
+        self._file = None
+        self.service.unlock_partial(partial)
         if digest != data["sha256"]:
-            await offload(Path.unlink, partial)
+            await offload(_unlink_quietly, partial)
             await self._rejected(upload.request_id, upload.path, f"sha256 mismatch: station computed {digest}")
             return
-        await offload(move_into_place, partial, final)
         self._progress(upload, final_event=True)
         await self._stored(upload.request_id, upload.path, final, digest, upload.size)
+
+    async def _write_failed(self, upload: Upload, exc: OSError) -> None:
+        """The station's disk failed (full, gone): this copy is void; the Detector is told, and
+        the orchestrator asks again (at most 3 times)."""
+        log.error("cannot write %s from detector %s: %s", upload.path, self.detector_id, exc)
+        self.send_error(ProtocolError(INTERNAL, f"the station could not write {upload.path}: {exc.strerror or exc}"))
+        await self._reject(upload, f"the station could not write the file: {exc.strerror or exc}")
 
     async def _reject(self, upload: Upload, reason: str) -> None:
         await self._release_file(keep=False)
@@ -229,7 +249,7 @@ class DetectorSession(Connection):
         try:
             await offload(bring_to, source, partial)
             if (await offload(hash_file, partial)) != (size, digest):  # copied across disks: check again
-                await offload(Path.unlink, partial)
+                await offload(_unlink_quietly, partial)
                 await self._rejected(data["request_id"], data["path"], "copy into the library did not verify")
                 return
             await offload(move_into_place, partial, final)
@@ -255,3 +275,9 @@ def _inside(dest: str, dest_dir: str) -> Path | None:
         return None
     return resolved
 
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

@@ -100,7 +100,10 @@ class UploadFile:
             await self.close()
         except OSError:
             pass
-        await offload(_unlink, self.partial)
+        try:
+            await offload(_unlink, self.partial)
+        except OSError:
+            pass  # the disk is gone: nothing more to do
 
 
 def _open_partial(partial: Path, offset: int) -> tuple[int, Any]:

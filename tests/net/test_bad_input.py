@@ -284,3 +284,22 @@ async def test_resume_from_more_bytes_than_held_is_a_conflict(station, tmp_path)
     assert (await recv_json(ws))["type"] == "sd:file_list_ack"
     assert not station.orchestrator.staged(CARD_FILE).exists()
     await ws.close()
+
+
+async def test_a_station_that_cannot_write_says_internal_and_keeps_serving(station, tmp_path):
+    blocked = station.orchestrator.staged(CARD_FILE).parent
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the upload's folder should be")
+    ws = await connected_detector(station)
+    station.orchestrator.issue("r-6", CARD_FILE)
+    await ws.send(json.dumps({"type": "sd:upload_begin", "id": "b", "data": {
+        "request_id": "r-6", "path": CARD_FILE, "size": 3, "offset": 0}}))
+    await expect_error(ws, "internal", "b")
+    await ws.send(b"abc")  # dropped quietly with the refused upload
+    await ws.send(json.dumps({"type": "sd:file_copied", "data": {
+        "request_id": "r-6", "path": CARD_FILE, "size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}}))
+    await ws.send(json.dumps(listing()))
+    assert (await recv_json(ws))["type"] == "sd:file_list_ack"
+    assert station.orchestrator.args_of("file_stored") == []
+    assert files_outside(tmp_path, station.settings.data_dir) == []
+    await ws.close()
