@@ -267,6 +267,9 @@ def derive_state(counts: dict[str, int]) -> ExecutionState:
 def settle_execution(session: Session, execution_id: int, report: Report) -> tuple[int, int]:
     """Store the derived state; the transaction that makes it final announces it.
     Returns (done, total) steps for progress."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Two transactions finishing the last two steps must not each miss the other's.
+        session.execute(select(EXE.c.id).where(EXE.c.id == execution_id).with_for_update())
     counts, done, total = execution_progress(session, execution_id)
     state = derive_state(counts)
     now = utcnow()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -31,7 +32,10 @@ class Record(BaseStep):
         if ctx.params.get("journal"):
             _append(ctx.params["journal"], f"{ctx.name}:{ctx.key}:{ctx.attempt}")
         ctx.log.info("ran with inputs %s", sorted(ctx.inputs))
+        offloaded = await ctx.offload(threading.get_ident) != threading.get_ident()
+        ctx.progress(1, 1)
         return StepResult.ok({"key": ctx.key, "start": start, "end": time.time(), "inputs": sorted(ctx.inputs),
+                              "offloaded": offloaded,
                               "children": [c["key"] for c in ctx.inputs.get("children:t_fanout", [])]})
 
 

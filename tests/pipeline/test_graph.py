@@ -33,6 +33,8 @@ async def test_steps_run_in_dependency_order_and_independent_ones_overlap(harnes
     # b and c (0.4 s each) ran at the same time, not one after the other.
     assert out["b"]["start"] < out["c"]["end"] and out["c"]["start"] < out["b"]["end"]
     assert out["d"]["inputs"] == ["t_record:b", "t_record:c"]
+    assert all(o["offloaded"] for o in out.values())  # ctx.offload ran off the event loop's thread
+    assert all((s.progress_done, s.progress_total) == (1, 1) for s in steps.values())
     types = [e.type for e in harness.events if e.data.get("execution_id") == execution_id]
     assert types.count("pipeline:step_started") == 4 and types.count("pipeline:step_completed") == 4
     assert types[-1] == "pipeline:completed"
@@ -59,3 +61,19 @@ async def test_spawned_children_run_in_parallel_and_the_fan_in_waits_for_all_of_
     starts = sorted(c.output["start"] for c in children)
     ends = sorted(c.output["end"] for c in children)
     assert starts[1] < ends[0], "children ran one after the other"
+
+
+def _completed_fields(session, execution):
+    return {"steps_seen": len(execution.steps), "card_id": execution.card_id}
+
+
+PipelineDefinition("t_hooked", steps=[NewStep("t_noop")], on_completed=_completed_fields)
+
+
+async def test_a_pipeline_adds_its_fields_to_the_completed_event(harness: Harness):
+    execution_id = await harness.start("t_hooked", card_id="CARD-7")
+    assert await harness.wait_state(execution_id, "succeeded") == "succeeded"
+    completed = [e for e in harness.events if e.type == "pipeline:completed"]
+    assert len(completed) == 1
+    assert completed[0].data["execution_id"] == execution_id
+    assert completed[0].data["steps_seen"] == 1 and completed[0].data["card_id"] == "CARD-7"
