@@ -9,8 +9,8 @@ Synchronous and CPU/disk-bound: run it in a worker thread or process.
   at the first clip's size and frame rate (others are scaled), with AAC stereo 48 kHz audio when
   any clip has audio (silence where a clip has none).
 - Only video and audio are kept: data tracks (GoPro `gpmd` telemetry, `tmcd` timecode) are dropped.
-- Written to `<name>.partial.mp4` beside `output`, then renamed over it; the partial file is
-  removed on failure. `RenderResult.duration_s` is the output's duration: the clips' sum.
+- Written to `<name>.<pid>-<random>.partial.mp4` beside `output`, then renamed over it; the
+  partial file is removed on failure (a crash can leave one: cleanup may delete `*.partial.mp4`). `RenderResult.duration_s` is the output's duration: the clips' sum.
 
 Unreadable clips raise MediaReadError; an empty list raises ValueError.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -53,7 +54,8 @@ class _ClipFormat:
 
 
 def partial_path(output: Path) -> Path:
-    return output.with_name(output.name + PARTIAL_SUFFIX)
+    """A temporary name beside output, unique per render so two attempts never share one."""
+    return output.with_name(f"{output.name}.{os.getpid()}-{secrets.token_hex(3)}{PARTIAL_SUFFIX}")
 
 
 def render_jump(clips: list[Path], output: Path) -> RenderResult:
@@ -64,7 +66,6 @@ def render_jump(clips: list[Path], output: Path) -> RenderResult:
     formats = [_clip_format(c) for c in clips]
     reason = _mismatch(clips, formats)
     partial = partial_path(output)
-    partial.unlink(missing_ok=True)
     try:
         if reason:
             log.info("re-encoding %d clips into %s: %s", len(clips), output.name, reason)

@@ -56,7 +56,7 @@ class ClipSpec:
     duration_s: float = 2.0
     gop_s: float = 0.5  # one keyframe every gop_s seconds (GoPros use about 0.5 s)
     b_frames: int = 2
-    codec: str = "libx264"  # "mpeg4" gives a clip whose streams differ from the H.264 ones
+    codec: str = "libx264"  # "libx265" for HEVC; "mpeg4" gives streams that differ from H.264 ones
     crf: int = 23
     preset: str = "ultrafast"
     qr_text: str | None = None
@@ -143,10 +143,16 @@ def _add_video(container: av.container.OutputContainer, spec: ClipSpec) -> av.vi
             # Fixed keyframe spacing like a camera; no scene-cut keyframes.
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={spec.b_frames}",
         }
+    elif spec.codec == "libx265":  # HEVC, as GoPros record 4K since the HERO6
+        options = {
+            "preset": spec.preset,
+            "crf": str(spec.crf),
+            "x265-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={spec.b_frames}:log-level=error",
+        }
     stream = container.add_stream(spec.codec, rate=spec.fps, options=options)
     stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
     stream.codec_context.gop_size = gop
-    if spec.codec != "libx264":
+    if spec.codec not in ("libx264", "libx265"):
         stream.codec_context.bit_rate = spec.width * spec.height * spec.fps // 8
     if spec.gopro_tags:
         stream.metadata["handler_name"] = "GoPro AVC"

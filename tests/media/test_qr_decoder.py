@@ -152,3 +152,10 @@ def test_each_reader_reads_a_sharp_frame(reader_name: str, clip_dir: Path) -> No
     clip = write_clip(clip_dir / "reader.mp4", SMALL, qr_text=BEN, duration_s=0.5, qr_until_s=0.5)
     frame = next(sample_frames(clip, window_s=0.5))
     assert getattr(qr_readers, reader_name)(frame.gray) == [BEN]
+
+
+def test_hevc_clip_like_a_gopro_4k_recording(clip_dir: Path) -> None:
+    clip = write_clip(clip_dir / "hevc.mp4", SMALL, duration_s=1.5, codec="libx265", qr_text=ANA,
+                      qr_from_s=0.5, qr_until_s=1.5)
+    found = find_passenger_code(clip)
+    assert found is not None and found.passenger.booking_id == "BK-2026-1042" and found.time_s == pytest.approx(0.5)
