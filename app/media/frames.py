@@ -31,6 +31,9 @@ from app.media.errors import MediaReadError, first_video_stream, open_input
 
 log = logging.getLogger(__name__)
 
+# A frame comes out of the decoder at most this many packets after its own (H.264/HEVC DPB size).
+MAX_REORDER = 16
+
 # Pixel formats whose first plane is 8-bit luma: the gray image is a view, no conversion.
 LUMA_FIRST_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"})
 
@@ -193,6 +196,8 @@ class _Sampler:
                 found = self.pending.pop(wanted, None)
                 self._flush()
                 return found
+            if self.sent >= index + MAX_REORDER:
+                return None  # the decoder never gave this frame back (damaged stream)
             self.sent += 1
             for frame in self._send(packets[self.sent]):
                 if frame.pts is not None and frame.pts >= wanted:
@@ -210,7 +215,7 @@ class _Sampler:
             self.stream.codec_context.flush_buffers()
             self.dirty = False
         self.pending.clear()
-        self.run_start: int | None = None
+        self.run_start = None
         self.sent = -1
 
 

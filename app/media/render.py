@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 PARTIAL_SUFFIX = ".partial.mp4"
 AUDIO_RATE = 48_000
 AAC_FRAME = 1024
+TRUNCATION_SLACK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ def _remux(clips: list[Path], partial: Path) -> float:
                     packet.dts += shift
                     packet.time_base = tb
                     out.mux(packet)
+                _check_complete(clip, video_end, _stream_duration(src, video))
                 offset += video_end
     return offset
 
@@ -190,6 +192,7 @@ def _encode_video(clip: Path, src: av.container.InputContainer, out: av.containe
     written = 0
     last: av.VideoFrame | None = None
     start: float | None = None
+    t = 0.0
     try:
         for frame in src.decode(video):
             if frame.time is None:
@@ -202,8 +205,9 @@ def _encode_video(clip: Path, src: av.container.InputContainer, out: av.containe
                 written += _emit(out, vout, last, first_index + written, fps)
     except av.error.FFmpegError as exc:
         raise MediaReadError(clip, f"cannot decode ({exc})") from exc
-    if last is None:
+    if last is None or start is None:
         raise MediaReadError(clip, "no frame could be decoded")
+    _check_complete(clip, t + 1 / float(fps), duration)
     while written < wanted:
         written += _emit(out, vout, last, first_index + written, fps)
     return written
@@ -267,6 +271,12 @@ def _stream_duration(src: av.container.InputContainer, video: av.video.stream.Vi
     if src.duration is not None:
         return src.duration / av.time_base
     return 0.0
+
+
+def _check_complete(clip: Path, read_s: float, declared_s: float) -> None:
+    """A clip whose frames stop well before its declared length was cut short (a truncated copy)."""
+    if declared_s - read_s > TRUNCATION_SLACK_S:
+        raise MediaReadError(clip, f"truncated: video stops at {read_s:.2f} s of {declared_s:.2f} s")
 
 
 def _clean_stream_metadata(*streams: av.stream.Stream | None) -> None:

@@ -69,6 +69,7 @@ class ClipSpec:
     data_track: bool = False
     creation_time: datetime | None = None
     gopro_tags: bool = False
+    faststart: bool = False  # moov before mdat (as phones write); GoPros write it at the end
     camera_model: str = "HERO9 Black"
     firmware: str = "HD9.01.01.60.00"
     seed: int = 0
@@ -112,13 +113,14 @@ def write_clip(path: Path, spec: ClipSpec = ClipSpec(), **changes: object) -> Pa
             container.mux(audio.encode(None))
     finally:
         container.close()
-    if spec.gopro_tags:
+    if spec.gopro_tags and not spec.faststart:
         add_udta_boxes(path, {b"FIRM": spec.firmware.encode("ascii")})
     return path
 
 
 def _mux_options(spec: ClipSpec) -> dict[str, str]:
-    return {"movflags": "use_metadata_tags"} if spec.gopro_tags else {}
+    flags = [flag for flag, wanted in (("use_metadata_tags", spec.gopro_tags), ("faststart", spec.faststart)) if wanted]
+    return {"movflags": "+".join(flags)} if flags else {}
 
 
 def _container_metadata(spec: ClipSpec) -> dict[str, str]:

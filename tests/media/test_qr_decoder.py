@@ -159,3 +159,13 @@ def test_hevc_clip_like_a_gopro_4k_recording(clip_dir: Path) -> None:
                       qr_from_s=0.5, qr_until_s=1.5)
     found = find_passenger_code(clip)
     assert found is not None and found.passenger.booking_id == "BK-2026-1042" and found.time_s == pytest.approx(0.5)
+
+
+def test_faststart_clip_cut_before_its_frames_raises_media_read_error(clip_dir: Path, tmp_path: Path) -> None:
+    whole = write_clip(clip_dir / "faststart.mp4", SMALL, qr_text=ANA, faststart=True)
+    data = whole.read_bytes()
+    mdat = data.index(b"mdat")
+    cut = tmp_path / "cut_faststart.MP4"
+    cut.write_bytes(data[: mdat + 64])  # the index says 90 frames; none of their bytes are there
+    with pytest.raises(MediaReadError):
+        find_passenger_code(cut)

@@ -76,3 +76,16 @@ def test_existing_output_is_replaced_only_when_the_render_succeeds(tmp_path: Pat
 def test_empty_clip_list_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         render_jump([], tmp_path / "out.mp4")
+
+
+@pytest.mark.parametrize("reencode", [False, True])
+def test_a_clip_cut_short_fails_the_render(tmp_path: Path, reencode: bool) -> None:
+    first = write_clip(tmp_path / "a.MP4", CLIP, duration_s=1.0, faststart=True)
+    whole = write_clip(tmp_path / "b.MP4", CLIP, duration_s=3.0, faststart=True, seed=1,
+                       width=480 if reencode else 320, height=270 if reencode else 240)
+    data = whole.read_bytes()
+    cut = tmp_path / "b_cut.MP4"
+    cut.write_bytes(data[: len(data) // 3])  # header intact, most frames missing
+    with pytest.raises(MediaReadError, match="truncated"):
+        render_jump([first, cut], tmp_path / "out.mp4")
+    assert not (tmp_path / "out.mp4").exists()
