@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.net.protocol import (
     CLOSE_HELLO_TIMEOUT,
+    INTERNAL,
     CloseConnection,
     Message,
     Phase,
@@ -134,6 +135,11 @@ class Connection:
             if error.ref is None:
                 error.ref = message.id
             self.send_error(error)
+        except (ConnectionClosed, asyncio.CancelledError):
+            raise
+        except Exception:  # a station bug must not end the peer's session: say so, keep serving
+            log.exception("%s %s: handling %s failed", self.role, self.peer, message.type)
+            self.send_error(ProtocolError(INTERNAL, f"the station failed to handle {message.type}", message.id))
 
     def _close_for(self, close: CloseConnection) -> None:
         if close.error is not None:

@@ -43,6 +43,14 @@ class DetectorSession(Connection):
         self._execution_id: int | None = None
         self._gate = ProgressGate()
         self._registered = False
+        # Copy requests raised while a listing is being handled wait until its ack went out.
+        self._deferred: list[dict[str, Any]] | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self._deferred is not None and message.get("type") == "sd:copy_request":
+            self._deferred.append(message)
+        else:
+            super().send(message)
 
     # -- link registry -------------------------------------------------------------------
     def replace(self) -> None:
@@ -80,11 +88,17 @@ class DetectorSession(Connection):
 
     async def _file_list(self, message: Message) -> None:
         data = message.data
-        ack = await self.service.call_orchestrator(
-            "file_list", self.detector_id, data["card_id"], data["label"], data["slot"], data["files"])
-        self.send(envelope("sd:file_list_ack", {
-            "card_id": data["card_id"], "execution_id": ack.execution_id,
-            "files_total": ack.files_total, "files_new": ack.files_new}, message.id))
+        self._deferred = []
+        try:
+            ack = await self.service.call_orchestrator(
+                "file_list", self.detector_id, data["card_id"], data["label"], data["slot"], data["files"])
+            self.send(envelope("sd:file_list_ack", {
+                "card_id": data["card_id"], "execution_id": ack.execution_id,
+                "files_total": ack.files_total, "files_new": ack.files_new}, message.id))
+        finally:
+            deferred, self._deferred = self._deferred, None
+            for request in deferred:  # a resumed import's open requests, after the ack
+                self.send(request)
 
     async def _card_removed(self, message: Message) -> None:
         await self.service.call_orchestrator("card_removed", self.detector_id, message.data["card_id"])

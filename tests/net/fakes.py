@@ -31,6 +31,8 @@ class RecordingOrchestrator:
     library: Path
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     issued: dict[str, set[str]] = field(default_factory=dict)
+    link: Any = None
+    resend_on_list: list[dict[str, Any]] = field(default_factory=list)
 
     def issue(self, request_id: str, *paths: str) -> None:
         self.issued[request_id] = set(paths)
@@ -46,6 +48,9 @@ class RecordingOrchestrator:
 
     async def file_list(self, detector_id, card_id, label, slot, files):
         self.calls.append(("file_list", (detector_id, card_id, label, slot, files)))
+        if self.link is not None:  # like a resumed import: open requests go out during the listing
+            for request in self.resend_on_list:
+                self.link.send_copy_request(detector_id, request)
         return Ack(7, len(files), len(files))
 
     async def begin_upload(self, request_id, path, size, offset):

@@ -48,6 +48,19 @@ async def test_listing_is_acked_with_the_orchestrators_counts(station):
     await ws.close()
 
 
+async def test_the_ack_goes_out_before_the_copy_requests_a_listing_causes(station):
+    station.orchestrator.link = station.link
+    station.orchestrator.resend_on_list = [{"request_id": "r-open", "card_id": "3A1F-77C2", "mode": "upload",
+                                            "files": [{"path": CARD_FILE, "size": 10, "offset": 4}], "dest_dir": None}]
+    ws = await connected_detector(station)
+    await ws.send(json.dumps({"type": "sd:file_list", "data": {
+        "card_id": "3A1F-77C2", "files": [{"path": CARD_FILE, "size": 10, "modified": "2026-11-23T10:15:30Z"}]}}))
+    first, second = await recv_json(ws), await recv_json(ws)
+    assert first["type"] == "sd:file_list_ack"
+    assert second["type"] == "sd:copy_request" and second["data"]["files"][0]["offset"] == 4
+    await ws.close()
+
+
 async def test_upload_is_verified_moved_into_place_and_reported_to_every_ui_client(station, tmp_path):
     ui_a, ui_b = await ui_client(station), await ui_client(station)
     ws = await connected_detector(station)
