@@ -51,6 +51,7 @@ async def upload_file(ws: ClientConnection, send: Send, request_id: str, path: s
                                          "error": f"cannot open: {exc.strerror or exc}", "retryable": True})
         return
     reader = _Reader(fh)
+    pending: asyncio.Future[bytes] | None = None
     try:
         actual = os.fstat(fh.fileno()).st_size
         if actual != size:
@@ -82,6 +83,8 @@ async def upload_file(ws: ClientConnection, send: Send, request_id: str, path: s
         await send(ws, "sd:file_copied", {"request_id": request_id, "path": path, "size": size,
                                           "sha256": reader.hasher.hexdigest()})
     finally:
+        if pending is not None and not pending.done():
+            await asyncio.gather(pending, return_exceptions=True)  # never close under a running read
         await asyncio.to_thread(fh.close)
 
 
