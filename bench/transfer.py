@@ -50,6 +50,7 @@ class BenchOrchestrator:
         self.station = station
         self.library = station.settings.library
         self.started: dict[str, float] = {}
+        self.cpu_at_start: dict[str, float] = {}
 
     async def file_list(self, detector_id, card_id, label, slot, files):
         for n, entry in enumerate(files):
@@ -64,13 +65,15 @@ class BenchOrchestrator:
         if request_id not in self.started:
             raise LookupError(request_id)
         self.started[request_id] = time.perf_counter()  # timed from the first byte's announcement
+        self.cpu_at_start[request_id] = _cpu_seconds()
         final = self.library / ".ingest-staging" / "1" / "files" / path
         return _Target(final.with_name(final.name + ".partial"), final)
 
     async def file_stored(self, request_id, path, final_path, sha256, size):
         seconds = time.perf_counter() - self.started[request_id]
         print(json.dumps({"stored": path, "size": size, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
-                          "loop_lag_max_ms": LOOP_LAG["max_ms"]}), flush=True)
+                          "loop_lag_max_ms": LOOP_LAG["max_ms"],
+                          "cpu_seconds": _cpu_seconds() - self.cpu_at_start[request_id]}), flush=True)
         LOOP_LAG["max_ms"] = 0.0
 
     async def file_rejected(self, request_id, path, reason):
@@ -96,6 +99,11 @@ async def _watch_loop_lag(tick: float = 0.01) -> None:
         start = loop.time()
         await asyncio.sleep(tick)
         LOOP_LAG["max_ms"] = max(LOOP_LAG["max_ms"], (loop.time() - start - tick) * 1000)
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _peak_rss_mb() -> float:
@@ -208,6 +216,10 @@ def main() -> int:
     print(f"file: {args.size_mib} MiB over loopback, chunk size 1 MiB, SHA-256 on both ends, fsync before rename")
     print(f"upload {big_result['seconds']:.2f} s = {upload_mb_s:.0f} MB/s;  cp {cp_seconds:.2f} s = {cp_mb_s:.0f} MB/s"
           f" (baseline, same run, no fsync);  stored size ok: {same}")
+    gib = size / (1024 * MIB)
+    print(f"station CPU during the big upload: {big_result['cpu_seconds']:.2f} s "
+          f"({big_result['cpu_seconds'] / gib:.2f} CPU-s per GiB, all threads; load average now "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"station event loop: longest stall during the big upload {big_result['loop_lag_max_ms']:.1f} ms"
           " (a 10 ms timer's lateness; hashing and writes run on threads)")
     print(f"station peak RSS: after a 64 MiB upload {small_result['peak_rss_mb']:.0f} MB, "
