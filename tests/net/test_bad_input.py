@@ -182,10 +182,11 @@ async def test_wrong_sha256_is_rejected_nothing_stored(station, tmp_path):
     await assert_untouched_and_serving(station, tmp_path, list(station.orchestrator.calls))
 
 
+@pytest.mark.parametrize("path", ["/detector", "/ui"])
 @pytest.mark.parametrize("token", [None, "wrong-token"])
-async def test_wrong_or_missing_token_closes_4401(station, tmp_path, token):
-    ws = await connect(url(station), compression=None)
-    data = {"role": "detector", "detector_id": "desk-left"}
+async def test_wrong_or_missing_token_closes_4401(station, tmp_path, token, path):
+    ws = await connect(url(station, path), compression=None)
+    data = {"role": "detector", "detector_id": "desk-left"} if path == "/detector" else {"role": "ui"}
     if token:
         data["token"] = token
     await ws.send(json.dumps({"type": "hello", "data": data}))

@@ -6,15 +6,16 @@ again requests nothing new."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import signal
-import sqlite3
 import subprocess
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
 
 from app.media.sample_card import write_sample_card
@@ -91,15 +92,25 @@ class UiRecorder:
         return [e["type"] for e in self.events]
 
 
-async def test_reference_detector_imports_a_generated_card_end_to_end(tmp_path):
+@pytest.fixture(params=["sqlite+embedded-redis", "postgres+external-redis"])
+def storage(request, tmp_path, redis_prefix) -> tuple[list[str], str]:
+    """Station flags for the storage setup, and the database URL to check afterwards."""
+    if request.param.startswith("postgres"):
+        db_url = request.getfixturevalue("pg_url")
+        return ["--db-url", db_url, "--redis-url", request.getfixturevalue("external_redis_url")], db_url
+    return [], f"sqlite:///{tmp_path / 'data' / 'station.db'}"
+
+
+async def test_reference_detector_imports_a_generated_card_end_to_end(tmp_path, storage, redis_prefix):
+    flags, db_url = storage
     card = write_sample_card(tmp_path / "card")
     threshold = (card.largest_qr_clip + card.smallest_jump_clip) // 2
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    (data_dir / "config.toml").write_text(f"small_file_bytes = {threshold}\n")
+    (data_dir / "config.toml").write_text(f"small_file_bytes = {threshold}\nredis_prefix = \"{redis_prefix}\"\n")
     card_bytes = {f.path: (card.root / f.path).read_bytes() for f in card.files}
 
-    with running_station("--data-dir", str(data_dir), "--token", TOKEN) as station:
+    with running_station("--data-dir", str(data_dir), "--token", TOKEN, *flags) as station:
         async with UiRecorder(station.port) as ui:
             first_trace = tmp_path / "first.jsonl"
             with reference_detector(station.port, card.root, first_trace):
@@ -174,10 +185,13 @@ async def test_reference_detector_imports_a_generated_card_end_to_end(tmp_path):
             assert not [e for e in ui.events[before:] if e["type"] == "transfer:progress"]
 
     # -- every stored file's bytes equal the card's ---------------------------------------------------
-    with sqlite3.connect(data_dir / "station.db") as db:
-        rows = db.execute("SELECT source_path, stored_path, sha256 FROM imported_file").fetchall()
+    engine = create_engine(db_url)
+    with engine.connect() as db:
+        rows = db.execute(text("SELECT source_path, stored_path, sha256 FROM imported_file")).fetchall()
+    engine.dispose()
     assert sorted(row[0] for row in rows) == sorted(f.path for f in imported)
     library = (data_dir / "library").resolve()
-    for source_path, stored_path, _sha in rows:
+    for source_path, stored_path, sha256 in rows:
         assert Path(stored_path).resolve().is_relative_to(library)
         assert Path(stored_path).read_bytes() == card_bytes[source_path], source_path
+        assert sha256 == hashlib.sha256(card_bytes[source_path]).hexdigest()
