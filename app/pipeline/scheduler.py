@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.db.models import (
@@ -39,6 +39,7 @@ EDGE = PipelineStepEdge.__table__
 EXE = PipelineExecution.__table__
 LOG = PipelineStepLog.__table__
 ATTEMPT = PipelineStepAttempt.__table__
+DEP = STEP.alias("dep")  # a dependency's row (built once: an alias per call costs more than the query)
 
 DONE_FOR_DEPENDENTS = (StepState.SUCCEEDED.value, StepState.SKIPPED.value)
 FAILED_FOR_DEPENDENTS = (StepState.FAILED.value, StepState.UPSTREAM_FAILED.value, StepState.CANCELLED.value)
@@ -162,7 +163,10 @@ def dependents_of(session: Session, step_ids: Iterable[int]) -> list[int]:
     ids = list(step_ids)
     if not ids:
         return []
-    return sorted(set(session.execute(select(EDGE.c.step_id).where(EDGE.c.depends_on_id.in_(ids))).scalars()))
+    return sorted(set(session.execute(_DEPENDENTS, {"ids": ids}).scalars()))
+
+
+_DEPENDENTS = select(EDGE.c.step_id).where(EDGE.c.depends_on_id.in_(bindparam("ids", expanding=True)))
 
 
 def queue_ready(session: Session, execution_id: int, candidates: Sequence[int] | None, report: Report) -> None:
@@ -181,7 +185,7 @@ def queue_ready(session: Session, execution_id: int, candidates: Sequence[int] |
     ids = list(session.execute(pending).scalars())
     if not ids:
         return
-    dep = STEP.alias("dep")
+    dep = DEP
     blocked = set(
         session.execute(
             select(EDGE.c.step_id)
@@ -204,7 +208,7 @@ def queue_ready(session: Session, execution_id: int, candidates: Sequence[int] |
 
 def _queue_ready_sqlite(session: Session, execution_id: int, candidates: Sequence[int] | None, report: Report) -> None:
     # SQLite runs one writer at a time, so one conditional UPDATE is race-free here.
-    dep = STEP.alias("dep")
+    dep = DEP
     blocked = (
         select(EDGE.c.step_id).join(dep, dep.c.id == EDGE.c.depends_on_id)
         .where(EDGE.c.step_id == STEP.c.id, dep.c.state.not_in(DONE_FOR_DEPENDENTS)).exists()
@@ -236,12 +240,13 @@ def propagate_failure(session: Session, step_ids: Sequence[int]) -> None:
 
 
 # -- the execution's state -------------------------------------------------------------------
+_COUNT_STATES = (
+    select(STEP.c.state, func.count()).where(STEP.c.execution_id == bindparam("execution_id")).group_by(STEP.c.state)
+)
+
+
 def execution_progress(session: Session, execution_id: int) -> tuple[dict[str, int], int, int]:
-    counts = {
-        state: n for state, n in session.execute(
-            select(STEP.c.state, func.count()).where(STEP.c.execution_id == execution_id).group_by(STEP.c.state)
-        )
-    }
+    counts = {state: n for state, n in session.execute(_COUNT_STATES, {"execution_id": execution_id})}
     total = sum(counts.values())
     done = sum(n for state, n in counts.items() if state in FINAL)
     return counts, done, total
@@ -320,6 +325,17 @@ def _completed_fields(session: Session, execution_id: int) -> dict[str, Any]:
 
 
 # -- claiming ------------------------------------------------------------------------------------
+_CLAIM = (
+    update(STEP)
+    .where(tuple_(STEP.c.id, STEP.c.attempt).in_(bindparam("wanted", expanding=True)),
+           STEP.c.state == StepState.QUEUED.value)
+    .values(state=StepState.RUNNING.value, worker_id=bindparam("worker_id"), started_at=bindparam("now"),
+            finished_at=None, deliveries=STEP.c.deliveries + 1)
+    .returning(STEP.c.id, STEP.c.attempt, STEP.c.execution_id, STEP.c.name, STEP.c.key, STEP.c.params,
+               STEP.c.deliveries, STEP.c.queued_at)
+)
+
+
 def claim(session: Session, wanted: Sequence[tuple[int, int]], worker_id: str, max_deliveries: int,
           report: Report) -> list[Claimed]:
     """Take queued steps for this worker. A (step, attempt) that is not queued any more (a
@@ -327,14 +343,7 @@ def claim(session: Session, wanted: Sequence[tuple[int, int]], worker_id: str, m
     if not wanted:
         return []
     now = utcnow()
-    rows = session.execute(
-        update(STEP)
-        .where(tuple_(STEP.c.id, STEP.c.attempt).in_(list(wanted)), STEP.c.state == StepState.QUEUED.value)
-        .values(state=StepState.RUNNING.value, worker_id=worker_id, started_at=now, finished_at=None,
-                deliveries=STEP.c.deliveries + 1)
-        .returning(STEP.c.id, STEP.c.attempt, STEP.c.execution_id, STEP.c.name, STEP.c.key, STEP.c.params,
-                   STEP.c.deliveries, STEP.c.queued_at)
-    ).all()
+    rows = session.execute(_CLAIM, {"wanted": list(wanted), "worker_id": worker_id, "now": now}).all()
     claimed: list[Claimed] = []
     dead: list[Outcome] = []
     for row in rows:
@@ -361,7 +370,7 @@ def _load_inputs(session: Session, claimed: Sequence[Claimed]) -> None:
     if not claimed:
         return
     by_id = {c.step_id: c for c in claimed}
-    dep = STEP.alias("dep")
+    dep = DEP
     fan_in_parents: dict[int, list[tuple[int, str]]] = {}
     for row in session.execute(
         select(EDGE.c.step_id, EDGE.c.fan_in, dep.c.id, dep.c.name, dep.c.key, dep.c.output)
@@ -491,7 +500,12 @@ def _automatic_retries_used(session: Session, step_id: int) -> int:
 
 
 def _for_update(session: Session, stmt):
-    return stmt.with_for_update() if session.get_bind().dialect.name == "postgresql" else stmt
+    # NO KEY UPDATE: state changes never touch keys, so rows that reference the step (logs,
+    # edges, transfer requests) can still be inserted meanwhile; plain FOR UPDATE would make
+    # those foreign-key checks wait and deadlock against the orchestrator.
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update(key_share=True)
+    return stmt
 
 
 def _archive(session: Session, step_id: int, attempt: int, state: str, output: Any, error: str | None,
