@@ -52,6 +52,8 @@ class JumpRow:
     video_path: str | None
     clip_count: int
     total_duration_s: float | None
+    # The rest of the QR payload the crew may want (instructor, camera flyer, package, e-mail).
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,14 @@ def _clip_duration(media: dict[str, Any] | None) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+SHOWN_PASSENGER_FIELDS = ("jump_date", "package", "instructor", "camera_flyer", "email")
+
+
+def _passenger_extra(payload: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    payload = payload or {}
+    return tuple((name, str(payload[name])) for name in SHOWN_PASSENGER_FIELDS if payload.get(name))
+
+
 def _step_row(step: PipelineStep, jump_id: int | None) -> StepRow:
     return StepRow(
         id=step.id, execution_id=step.execution_id, name=step.name, key=step.key or "", state=step.state,
@@ -198,6 +208,7 @@ def load_execution(session: Session, execution_id: int) -> ExecutionSnapshot | N
             qr_frame_path=jump.qr_frame_path, output_dir=jump.output_dir, video_path=jump.video_path,
             clip_count=clip_counts.get(jump.id, 0),
             total_duration_s=jump.duration_s if jump.duration_s is not None else durations.get(jump.id),
+            extra=_passenger_extra(jump.passenger),
         )
         for jump in jumps
     )

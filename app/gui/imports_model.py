@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 
 from app.events import Event
 from app.gui.formatting import human_bytes, human_duration, local_time, parse_ts
@@ -22,6 +22,7 @@ from app.gui.imports_data import ClipRow, ExecutionRow, ExecutionSnapshot, JumpR
 from app.gui.resources import icon, state_icon
 from app.gui.step_names import state_text, step_title
 
+NOT_STARTED = frozenset({"pending", "queued", "upstream_failed"})
 FINAL_STATES = frozenset({"succeeded", "failed", "upstream_failed", "cancelled", "skipped"})
 DONE_STATES = frozenset({"succeeded", "skipped"})
 
@@ -45,9 +46,9 @@ class Column(enum.IntEnum):
 
 
 HEADERS = {
-    Column.NAME: "Card / passenger / step",
+    Column.NAME: "Card · passenger · step",
     Column.STATE: "State",
-    Column.INFO: "Detector / booking / attempt",
+    Column.INFO: "Detector · booking",
     Column.CLIPS: "Files",
     Column.PROGRESS: "Progress",
     Column.DURATION: "Duration",
@@ -232,7 +233,7 @@ class ImportsModel(QAbstractItemModel):
                 Column.NAME: row.card_label or row.card_id or f"Import {row.id}",
                 Column.STATE: state_text(row.state),
                 Column.INFO: row.detector_id,
-                Column.CLIPS: f"{row.files_new} new of {row.files_total}",
+                Column.CLIPS: f"{row.files_new}/{row.files_total} new",
                 Column.PROGRESS: self._progress_text(node),
                 Column.DURATION: human_duration(self._elapsed(row.created_at, row.finished_at)),
                 Column.TIME: local_time(row.created_at),
@@ -256,7 +257,7 @@ class ImportsModel(QAbstractItemModel):
             return {
                 Column.NAME: step_title(row.name, row.key),
                 Column.STATE: state_text(row.state),
-                Column.INFO: f"attempt {row.attempt}" if row.attempt else "",
+                Column.INFO: f"attempt {row.attempt}" if row.attempt and row.state not in NOT_STARTED else "",
                 Column.CLIPS: "",
                 Column.PROGRESS: self._progress_text(node),
                 Column.DURATION: human_duration(self._step_seconds(node)),
@@ -282,7 +283,8 @@ class ImportsModel(QAbstractItemModel):
         if node.kind is Kind.JUMP:
             if node.row.unassigned:
                 return icon("unassigned")
-            return self._thumbnails.get(node.id) or icon("passenger")
+            thumbnail = self._thumbnails.get(node.id)
+            return QIcon(thumbnail) if thumbnail is not None else icon("passenger")  # scaled to the view's icon size
         if node.kind is Kind.CLIP:
             return icon("clip")
         return None

@@ -4,6 +4,7 @@ server and the embedded workers; closing the window stops them all."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -42,6 +43,9 @@ def make_application() -> QApplication:
 def run_gui(settings: Settings) -> int:
     app = make_application()
     outcome = asyncio.run(serve_window(settings), loop_factory=lambda: qasync.QEventLoop(app))
+    # Collect the finished loop's Qt objects here, on the GUI thread (a collection started by
+    # chance on another thread would destroy them there).
+    gc.collect()
     if isinstance(outcome, StartupFailure):
         show_startup_failure(settings, outcome.message)
         return EXIT_STARTUP_FAILED

@@ -90,7 +90,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(imports_panel)
         splitter.addWidget(self.details)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([330, 760, 350])
+        splitter.setSizes([300, 910, 270])
         splitter.setHandleWidth(8)
         body = QWidget()
         outer = QVBoxLayout(body)

@@ -21,7 +21,7 @@ STATE_TEXT = {
     "pending": "pending",
     "queued": "queued",
     "running": "running",
-    "waiting": "waiting for files",
+    "waiting": "waiting",
     "succeeded": "done",
     "failed": "failed",
     "upstream_failed": "blocked",
@@ -32,7 +32,7 @@ STATE_TEXT = {
 
 def step_title(name: str, key: str) -> str:
     title = FRIENDLY.get(name, name.replace("_", " ").capitalize())
-    if not key:
+    if not key or key.isdigit():  # a jump's id says nothing the row's place does not
         return title
     shown = PurePosixPath(key).name if "/" in key else key
     return f"{title} · {shown}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -23,7 +24,13 @@ def run_async(qapp) -> Callable[[Coroutine[Any, Any, Any], float], Any]:
     make_application()
 
     def run(coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
-        return asyncio.run(asyncio.wait_for(coro, timeout), loop_factory=lambda: qasync.QEventLoop(qapp))
+        try:
+            return asyncio.run(asyncio.wait_for(coro, timeout), loop_factory=lambda: qasync.QEventLoop(qapp))
+        finally:
+            # The finished loop and its Qt timer object sit in reference cycles: collect them here,
+            # on the GUI thread. Collected by chance on a database thread, the timer object is
+            # destroyed on the wrong thread and its Qt timers fire into freed memory later.
+            gc.collect()
 
     return run
 

@@ -41,7 +41,8 @@ def test_card_passengers_and_step_states_follow_events(run_async, station_settin
             assert _text(window, Kind.JUMP, ana, Column.CLIPS) == "1 clip"
             assert _text(window, Kind.JUMP, ana, Column.DURATION) == "1:02"
             # Ana's steps sit under Ana; card-wide ones under the card.
-            assert "Render passenger video · " + str(ana) in _names_under(window, Kind.JUMP, ana)
+            assert "Render passenger video" in _names_under(window, Kind.JUMP, ana)
+            assert "Read QR code · GX010000.MP4" in _names_under(window, Kind.JUMP, ana)
             assert "Find new files" in _names_under(window, Kind.EXECUTION, execution_id)
 
             render = ids["steps"][("render_final", "Ana Silva")]

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +27,7 @@ class TransferRow(QWidget):
         layout.setSpacing(1)
         top = QHBoxLayout()
         self.name = QLabel(objectName="transferName")
+        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # elided, never widens the panel
         self.figures = QLabel(objectName="transferFigures")
         top.addWidget(self.name, 1)
         top.addWidget(self.figures)
@@ -58,6 +60,7 @@ class DetectorCard(QFrame):
         self.icon = QLabel()
         self.icon.setPixmap(icon("detector").pixmap(22, 22))
         self.name = QLabel(objectName="detectorName")
+        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.state_dot = QLabel()
         self.state = QLabel(objectName="muted")
         header.addWidget(self.icon)
@@ -67,6 +70,8 @@ class DetectorCard(QFrame):
         layout.addLayout(header)
         self.card = QLabel(objectName="cardLine")
         self.card.setWordWrap(True)
+        self.card.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.card.setMinimumHeight(self.card.fontMetrics().height() * 2 + 4)
         layout.addWidget(self.card)
         self.transfers_box = QVBoxLayout()
         self.transfers_box.setSpacing(2)
@@ -118,6 +123,7 @@ class DetectorsPanel(QFrame):
         layout.addWidget(title)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         self._inner = QWidget()
         self._list = QVBoxLayout(self._inner)

@@ -32,7 +32,7 @@ class ImportsView(QTreeView):
         self.setModel(model)
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(False)
-        self.setIconSize(QSize(36, 22))
+        self.setIconSize(QSize(34, 20))
         self.setAnimated(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -43,8 +43,9 @@ class ImportsView(QTreeView):
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((Column.STATE, 130), (Column.INFO, 150), (Column.CLIPS, 95),
-                              (Column.PROGRESS, 110), (Column.DURATION, 70), (Column.TIME, 75)):
+        header.setMinimumSectionSize(40)
+        for column, width in ((Column.STATE, 96), (Column.INFO, 130), (Column.CLIPS, 80),
+                              (Column.PROGRESS, 96), (Column.DURATION, 74), (Column.TIME, 80)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             self.setColumnWidth(column, width)
         # New cards and passengers open up so the crew sees them without clicking.

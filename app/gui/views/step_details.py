@@ -7,7 +7,7 @@ import html
 import json
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
@@ -16,6 +16,8 @@ from app.gui.imports_data import ExecutionRow, JumpRow, StepDetails
 from app.gui.step_names import state_text, step_title
 
 LEVEL_COLOURS = {"ERROR": "#c43d3d", "WARNING": "#a86a00", "INFO": "#34414f", "DEBUG": "#8a97a5"}
+FIELD_NAMES = {"jump_date": "Jump date", "package": "Package", "instructor": "Instructor",
+               "camera_flyer": "Camera flyer", "email": "E-mail"}
 STATE_COLOURS = {"failed": "#c43d3d", "succeeded": "#247a47", "running": "#1a68c0", "waiting": "#a86a00"}
 
 
@@ -23,7 +25,7 @@ def _json(value: Any) -> str:
     return html.escape(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-def _pixmap_html(pixmap: QPixmap, width: int = 260) -> str:
+def _pixmap_html(pixmap: QPixmap, width: int = 230) -> str:
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     pixmap.scaledToWidth(width).save(buffer, "PNG")
@@ -40,6 +42,7 @@ class StepDetailsPanel(QFrame):
         layout.addWidget(self.title)
         self.body = QTextBrowser()
         self.body.setOpenExternalLinks(False)
+        self.body.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.body)
         self.shown: tuple[str, int] | None = None
         self.show_nothing()
@@ -111,6 +114,10 @@ class StepDetailsPanel(QFrame):
                  f"{jump.clip_count} clip{'s' if jump.clip_count != 1 else ''}"
                  + (f" &nbsp;·&nbsp; {human_duration(jump.total_duration_s)}" if jump.total_duration_s else "")
                  + "</p>"]
+        if jump.extra:
+            rows = "".join(f'<tr><td style="color:#6b7a8a;padding-right:10px">{html.escape(FIELD_NAMES.get(k, k))}</td>'
+                           f"<td>{html.escape(v)}</td></tr>" for k, v in jump.extra)
+            parts.append(f"<table>{rows}</table>")
         if thumbnail is not None and not thumbnail.isNull():
             parts.append(f"<p>{_pixmap_html(thumbnail)}<br><small>QR code frame</small></p>")
         if jump.output_dir:
