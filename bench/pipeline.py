@@ -91,15 +91,20 @@ def wide_latencies(steps: int, queued: float) -> list[float]:
 
 async def through_engine(engine: PipelineEngine, db: Database, pipeline: str, steps: int) -> tuple[float, list[float]]:
     execution_id = await db.run(lambda s: engine.create_execution(s, pipeline).id)
+    finished = asyncio.Event()
+
+    def on_event(event) -> None:  # the bus says when it is over: no polling the database
+        if event.type in ("pipeline:completed", "pipeline:failed") and event.data["execution_id"] == execution_id:
+            finished.set()
+
+    unsubscribe = engine.bus.subscribe(on_event)
     RAN.clear()
     start = time.perf_counter()
     await engine.enqueue_ready(execution_id)
-    while True:
-        state = await db.run(lambda s: s.get(PipelineExecution, execution_id).state)
-        if state in ("succeeded", "failed"):
-            break
-        await asyncio.sleep(0.005)
+    await finished.wait()
     elapsed = time.perf_counter() - start
+    unsubscribe()
+    state = await db.run(lambda s: s.get(PipelineExecution, execution_id).state)
     if state != "succeeded" or len(RAN) != steps:
         raise SystemExit(f"{pipeline} ended {state} after {len(RAN)} of {steps} steps")
     latencies = (wide_latencies if pipeline == "bench_wide" else chain_latencies)(steps, start)

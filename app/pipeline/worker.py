@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -231,6 +232,7 @@ class WorkerPool:
         self._finished: list[Outcome] = []
         self._inbox: list[Delivery] = []
         self._tick = asyncio.Event()
+        self._cancelled: deque[int] = deque(maxlen=100)
         self._ticking = False
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -352,12 +354,13 @@ class WorkerPool:
             return
         for outcome in outcomes:
             self._running.pop(outcome.step_id, None)
-        if deliveries:
-            await self.queue.ack([d.entry_id for d in deliveries], wanted)
+        # Register the new runs before awaiting anything, so a cancel never misses one.
         for c in claimed:
             running = _Running(c)
             self._running[c.step_id] = running
             running.task = asyncio.create_task(self._run(c), name=f"step-{c.step_id}")
+        if deliveries:
+            await self.queue.ack([d.entry_id for d in deliveries], wanted)
         self._free.set()
         await self._announce(report)
 
@@ -369,6 +372,8 @@ class WorkerPool:
     # -- running ---------------------------------------------------------------------------------
     async def _run(self, c: Claimed) -> None:
         try:
+            if c.execution_id in self._cancelled:
+                raise asyncio.CancelledError
             outcome = await self.execute(c)
         except asyncio.CancelledError:
             self._running.pop(c.step_id, None)
@@ -518,6 +523,7 @@ class WorkerPool:
 
     def cancel_execution(self, execution_id: int) -> None:
         """Stop this pool's running steps of a cancelled execution (their results would be discarded anyway)."""
+        self._cancelled.append(execution_id)  # a claim committed before the cancel may still be on its way
         for running in list(self._running.values()):
             if running.claimed.execution_id == execution_id and running.task is not None:
                 running.task.cancel()

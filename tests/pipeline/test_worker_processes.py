@@ -37,20 +37,22 @@ async def test_a_worker_killed_mid_step_is_taken_over_and_the_step_completes_exa
     ])
     # The station: no workers of its own, its bus fed by the workers through Redis.
     h = await make_harness(db_url, embedded_redis_url, redis_prefix, tmp_path, workers=0)
-    first = second = None
+    workers = []
     try:
-        first = await asyncio.to_thread(start_worker, data_dir_with_prefix(tmp_path / "w1", redis_prefix),
-                                        db_url, embedded_redis_url)
+        for name in ("w1", "w2"):
+            workers.append(await asyncio.to_thread(start_worker, data_dir_with_prefix(tmp_path / name, redis_prefix),
+                                                   db_url, embedded_redis_url))
         execution_id = await h.start("t_crash")
+        by_id = {w.worker_id: w for w in workers}
 
-        async def running_on_first():
+        async def running_somewhere():
             step = (await h.steps(execution_id))["t_slow_append:x"]
-            return step.state == "running" and step.worker_id == first.worker_id
+            return step.state == "running" and step.worker_id in by_id
 
-        await _until(running_on_first, what="the first worker to run the step")
-        second = await asyncio.to_thread(start_worker, data_dir_with_prefix(tmp_path / "w2", redis_prefix),
-                                         db_url, embedded_redis_url)
-        os.kill(first.process.pid, signal.SIGKILL)
+        await _until(running_somewhere, what="a worker to run the step")
+        first = by_id[(await h.steps(execution_id))["t_slow_append:x"].worker_id]
+        second = next(w for w in workers if w is not first)
+        os.kill(first.process.pid, signal.SIGKILL)  # mid-step: it sleeps 2 s before its side effect
         await asyncio.to_thread(first.process.wait, 10)
 
         assert await h.wait_state(execution_id, "succeeded", "failed", timeout=30) == "succeeded"
@@ -69,8 +71,8 @@ async def test_a_worker_killed_mid_step_is_taken_over_and_the_step_completes_exa
         assert stop_worker(second) == 0
         assert "stopped" in second.output
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.process.poll() is None:
+        for worker in workers:
+            if worker.process.poll() is None:
                 worker.process.kill()
         await close_harness(h)
 
