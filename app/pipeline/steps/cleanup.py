@@ -42,8 +42,9 @@ def _clean(staging) -> tuple[int, list[str]]:
                 os.rmdir(os.path.join(root, name))
             except OSError:
                 pass  # not empty: holds a kept file
-    try:
-        os.rmdir(staging)
-    except OSError:
-        pass
+    for folder in (staging, staging.parent):  # this execution's folder, then the staging root if empty
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
     return removed, kept
