@@ -1,23 +1,66 @@
-"""The headless view: one readable line per event (time, execution, passenger, step, state)."""
+"""The headless view: one readable line per event (time, execution, passenger, step, state,
+duration), on the console and in the log file."""
 
 from __future__ import annotations
 
-from typing import TextIO
+import logging
+from typing import Any, TextIO
 
 from app.events import Event
 
+log = logging.getLogger("app.events")
 
-def format_event(event: Event) -> str:
+
+class PassengerMemory:
+    """Which passenger a step works for, learnt from the events themselves: a QR code names the
+    jump's passenger (its steps are keyed by the jump id) and the clip that opened it."""
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[Any, str], str] = {}
+        self._keys: dict[Any, str] = {}  # step id -> key (`pipeline:failed` names the step, not its key)
+
+    def learn(self, event: Event) -> None:
+        data = event.data
+        if data.get("step_id") is not None and data.get("key"):
+            self._keys[data["step_id"]] = str(data["key"])
+        passenger = data.get("passenger")
+        if event.type != "pipeline:qr_decoded" or not isinstance(passenger, dict):
+            return
+        name = _passenger_label(passenger)
+        execution = data.get("execution_id")
+        if data.get("jump_id") is not None:
+            self._names[(execution, str(data["jump_id"]))] = name
+        if data.get("clip"):
+            self._names[(execution, str(data["clip"]))] = name
+
+    def name_for(self, data: dict[str, Any]) -> str | None:
+        passenger = data.get("passenger")
+        if isinstance(passenger, dict) and passenger.get("passenger_name"):
+            return _passenger_label(passenger)
+        return self._names.get((data.get("execution_id"), self.key_for(data)))
+
+    def key_for(self, data: dict[str, Any]) -> str:
+        return str(data.get("key") or self._keys.get(data.get("step_id"), ""))
+
+
+def _passenger_label(passenger: dict[str, Any]) -> str:
+    return f"{passenger.get('passenger_name', '?')} ({passenger.get('booking_id', '?')})"
+
+
+def format_event(event: Event, passenger: str | None = None) -> str:
     data = event.data
     ts = str(data.get("ts", ""))[11:19]
     parts = [ts, f"{event.type:<24}"]
     if "execution_id" in data:
         parts.append(f"exec {data['execution_id']}")
-    passenger = data.get("passenger")
-    if isinstance(passenger, dict) and passenger.get("passenger_name"):
-        parts.append(f"{passenger['passenger_name']} ({passenger.get('booking_id', '?')})")
+    if passenger is None:
+        passenger = PassengerMemory().name_for(data)
+    if passenger:
+        parts.append(passenger)
     if data.get("step"):
         step = data["step"] + (f"[{data['key']}]" if data.get("key") else "")
+        if data.get("step_id") is not None:
+            step += f" #{data['step_id']}"
         parts.append(step)
     if data.get("status"):
         parts.append(str(data["status"]))
@@ -28,6 +71,10 @@ def format_event(event: Event) -> str:
             parts.append(f"{field}={data[field]}")
     if event.type == "transfer:progress" and data.get("total"):
         parts.append(f"{100 * data['bytes'] // data['total']}%")
+    if event.type == "pipeline:completed":
+        names = [_passenger_label(j["passenger"]) for j in data.get("jumps") or []
+                 if isinstance(j, dict) and isinstance(j.get("passenger"), dict)]
+        parts.append(f"files={data.get('files_imported', 0)}" + (f"  ready: {', '.join(names)}" if names else ""))
     return "  ".join(parts)
 
 
@@ -37,8 +84,15 @@ class ConsoleView:
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self.passengers = PassengerMemory()
 
     def show(self, event: Event) -> None:
+        self.passengers.learn(event)
         if event.type in self.QUIET and event.data.get("bytes") not in (0, event.data.get("total")):
             return
-        print(format_event(event), file=self.out, flush=True)
+        data = event.data
+        if data.get("step") and not data.get("key") and self.passengers.key_for(data):
+            data = {**data, "key": self.passengers.key_for(data)}
+        line = format_event(Event(event.type, data), self.passengers.name_for(data))
+        print(line, file=self.out, flush=True)
+        log.info("%s", line)  # the log file keeps the same story (headless logs go to the file only)
