@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Smoke test of the one-file binary, used the way a drop zone uses it:
 #   builds dist/ingest-station (unless it is newer than its sources), checks --version and
-#   --help from another folder, starts `--no-gui` on a temp data folder and a free port and
-#   prints the time to /health answering, migrates a second database, joins a `worker`,
-#   writes a card with the binary's own `sample-card`, serves it with its own `detector`,
-#   waits for the import and checks both passengers' folders in the library, runs `status`
-#   and `retry`, then stops everything and checks that nothing is left: no process, no
-#   unpacked bundle in TMPDIR, no file in HOME. Prints the glibc floor of the bundle.
+#   --help from another folder, writes a card with the binary's own `sample-card`, starts
+#   `--no-gui` on a temp data folder and a free port and prints the time to /health
+#   answering, migrates a second database, joins a `worker`, serves the card with the
+#   binary's own `detector`, waits for the import and checks both passengers' folders in the
+#   library, runs `status` and `retry`, then stops everything and checks that nothing is
+#   left: no process, no unpacked bundle in TMPDIR, no file in HOME. Prints the glibc floor.
 # Exit status 0 only when every check passed. Usage: packaging/smoke.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +34,7 @@ fi
 # -- a private world for every run of the binary ------------------------------------------
 work="$(mktemp -d "${TMPDIR:-/tmp}/ingest-smoke.XXXXXX")"
 mkdir -p "$work"/{tmp,home,elsewhere}
+touch "$work"/{station,worker,detector}.log  # read while the processes that write them start
 export TMPDIR="$work/tmp"  # where the one-file binary unpacks itself (must be empty again at the end)
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share" \
   XDG_CACHE_HOME="$work/home/.cache" XDG_STATE_HOME="$work/home/.local/state"
@@ -77,6 +78,20 @@ for word in --no-gui worker migrate detector status retry sample-card; do
   grep -q -- "$word" "$work/help.txt" || fail "--help does not mention $word"
 done
 say "--help lists --no-gui, worker, migrate, detector, status, retry, sample-card"
+
+# -- a card from the binary's own sample-card ---------------------------------------------
+"$binary" sample-card "$work/card" >"$work/card.json" 2>"$work/sample-card.log" || fail "sample-card failed"
+say "sample-card: $(grep -c '"booking_id"' "$work/card.json") passengers written to the card"
+# Its clips are all small; as on a real card, QR clips must be the small ones ("small files first").
+mkdir -p "$data"
+"$py" - "$work/card.json" >"$data/config.toml" <<'PY'
+import json, sys
+card = json.load(open(sys.argv[1]))
+sizes = {f["path"]: f["size"] for f in card["files"]}
+qr = {p["qr_clip"] for p in card["passengers"]}
+clips = [c for p in card["passengers"] for c in p["clips"]] + card["unassigned"]
+print(f"small_file_bytes = {(max(sizes[c] for c in qr) + min(sizes[c] for c in clips if c not in qr)) // 2}")
+PY
 
 # -- start --no-gui and time it to /health ------------------------------------------------
 started_ms="$(now_ms)"
@@ -124,9 +139,7 @@ for _ in $(seq 300); do grep -q "^worker .* running" "$work/worker.log" && break
 grep -q "^worker .* running" "$work/worker.log" || fail "the worker did not start"
 say "worker: $(grep -m1 '^worker .* running' "$work/worker.log" | cut -c1-60)…"
 
-# -- a sample card through the binary's own detector ---------------------------------------
-"$binary" sample-card "$work/card" >"$work/card.json" 2>"$work/sample-card.log" || fail "sample-card failed"
-say "sample-card: $(grep -c '"booking_id"' "$work/card.json") passengers written to the card"
+# -- the card through the binary's own detector ---------------------------------------------
 "$binary" detector --station "ws://127.0.0.1:$port" --token "$token" --card "$work/card" \
   --card-id SMOKE-CARD --detector-id smoke-desk >"$work/detector.log" 2>&1 &
 detector_pid=$!
@@ -136,23 +149,23 @@ state=""
 while :; do
   state="$(curl -fsS --max-time 5 -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/executions?limit=1" 2>/dev/null \
     | "$py" -c 'import json,sys; e=json.load(sys.stdin)["executions"]; print(e[0]["state"] if e else "none")' 2>/dev/null || true)"
-  [[ "$state" == "completed" || "$state" == "failed" ]] && break
+  [[ "$state" == "succeeded" || "$state" == "failed" || "$state" == "cancelled" ]] && break
   kill -0 "$detector_pid" 2>/dev/null || fail "the detector exited (state of the import: ${state:-unknown})"
   (( $(now_ms) - imported_ms > import_timeout_s * 1000 )) && fail "the import did not finish within ${import_timeout_s} s (state: ${state:-unknown})"
   sleep 1
 done
 "$binary" status --data-dir "$data" >"$work/status.log" 2>&1 || fail "status failed"
-[[ "$state" == "completed" ]] || { cat "$work/status.log"; fail "the import ended $state"; }
-grep -q "COMPLETED" "$work/status.log" || fail "status does not show the completed import: $(head -3 "$work/status.log")"
-say "import completed in $(( ($(now_ms) - imported_ms) / 1000 )) s; status: $(head -1 "$work/status.log" | cut -c1-70)"
+[[ "$state" == "succeeded" ]] || { cat "$work/status.log"; fail "the import ended $state"; }
+grep -q "SUCCEEDED" "$work/status.log" || fail "status does not show the finished import: $(head -3 "$work/status.log")"
+say "import succeeded in $(( ($(now_ms) - imported_ms) / 1000 )) s; status: $(head -1 "$work/status.log" | cut -c1-70)"
 say "library:"
 "$py" packaging/check_library.py "$work/card.json" "$data/library" | sed 's/^/[smoke] /' \
   || fail "the passengers' folders are not all in the library"
 
-# retry refuses a step that did not fail (and so shows it runs from the binary)
+# retry refuses a step that succeeded (and so shows it runs from the binary)
 read -r execution step < <(sed -n 's/^execution \([0-9]*\) .*/\1/p; s/^  step *\([0-9]*\) .*/\1/p' "$work/status.log" | head -2 | xargs)
 rc=0; "$binary" retry --data-dir "$data" "$execution" "$step" >"$work/retry.log" 2>&1 || rc=$?
-[[ "$rc" == 1 ]] && grep -q "refused" "$work/retry.log" || fail "retry of a completed step: exit $rc, $(cat "$work/retry.log")"
+[[ "$rc" == 1 ]] && grep -q "refused" "$work/retry.log" || fail "retry of a succeeded step: exit $rc, $(cat "$work/retry.log")"
 say "retry: $(head -1 "$work/retry.log" | cut -c1-70)"
 
 # -- stop everything; nothing may be left ---------------------------------------------------
