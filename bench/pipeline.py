@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -124,9 +125,13 @@ async def main(steps: int, workers: int) -> None:
         engine = PipelineEngine(db=db, redis=client, settings=settings, bus=EventBus())
         await engine.start(workers=workers)
         try:
+            cpu = time.process_time()
             base_rate, base_lat = await direct(steps, settings, db)
+            base_cpu, cpu = time.process_time() - cpu, time.process_time()
             wide_rate, wide_lat = await through_engine(engine, db, "bench_wide", steps)
+            wide_cpu, cpu = time.process_time() - cpu, time.process_time()
             chain_rate, chain_lat = await through_engine(engine, db, "bench_chain", steps)
+            chain_cpu = time.process_time() - cpu
         finally:
             await engine.stop()
             await client.aclose()
@@ -134,11 +139,13 @@ async def main(steps: int, workers: int) -> None:
             redis_server.stop()
 
     print(f"{steps} no-op steps, embedded engine: SQLite + embedded Redis, {workers} workers")
-    print(f"{'':<28}{'steps/s':>12}{'p50 ready→running ms':>24}{'p99 ms':>10}")
-    rows = [("direct run() (baseline)", base_rate, base_lat), ("engine, wide graph", wide_rate, wide_lat),
-            ("engine, chain", chain_rate, chain_lat)]
-    for label, rate, lat in rows:
-        print(f"{label:<28}{rate:>12.0f}{statistics.median(lat):>24.2f}{percentile(lat, 99):>10.2f}")
+    print(f"{'':<28}{'steps/s':>12}{'p50 ready→running ms':>24}{'p99 ms':>10}{'CPU ms/step':>14}")
+    rows = [("direct run() (baseline)", base_rate, base_lat, base_cpu), ("engine, wide graph", wide_rate, wide_lat, wide_cpu),
+            ("engine, chain", chain_rate, chain_lat, chain_cpu)]
+    for label, rate, lat, cpu_s in rows:
+        print(f"{label:<28}{rate:>12.0f}{statistics.median(lat):>24.2f}{percentile(lat, 99):>10.2f}"
+              f"{cpu_s * 1000 / steps:>14.3f}")
+    print(f"(CPU: this process only, the redis-server child excluded; machine load average {os.getloadavg()[0]:.1f})")
     print(f"steps_per_s={wide_rate:.0f} p50_ms={statistics.median(chain_lat):.2f} p99_ms={percentile(chain_lat, 99):.2f}")
 
 

@@ -609,7 +609,8 @@ def cancel(session: Session, execution_id: int, report: Report) -> int:
     return count
 
 
-def requeue_dead_workers(session: Session, dead_workers: Sequence[str], report: Report) -> int:
+def requeue_dead_workers(session: Session, dead_workers: Sequence[str], report: Report,
+                         reason: str = "its worker stopped responding; taken over by another worker") -> int:
     """Steps left `running` by workers whose heartbeat stopped go back to the queue (same
     attempt; the worker id is cleared so the dead one could never finish them)."""
     if not dead_workers:
@@ -622,7 +623,7 @@ def requeue_dead_workers(session: Session, dead_workers: Sequence[str], report: 
     ).all()
     for r in rows:
         session.execute(insert(LOG).values(step_id=r.id, attempt=r.attempt, ts=now, level="WARNING",
-                                           message="its worker stopped responding; taken over by another worker"))
+                                           message=reason))
     report.queued += [(r.id, r.attempt) for r in rows]
     return len(rows)
 

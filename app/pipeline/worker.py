@@ -534,7 +534,8 @@ class WorkerPool:
 
 
 def _requeue_mine(session, worker_id: str, report: Report) -> int:
-    return scheduler.requeue_dead_workers(session, [worker_id], report)
+    return scheduler.requeue_dead_workers(session, [worker_id], report,
+                                          reason=f"worker {worker_id} stopped; back in the queue")
 
 
 def _check_result(result: Any) -> str | None:

@@ -75,3 +75,33 @@ async def test_a_step_delivered_too_often_fails_and_goes_to_the_dead_letter_stre
         if pool is not None:
             await pool.stop()
         await close_harness(h)
+
+
+async def test_a_stopping_worker_hands_its_running_step_back_to_the_queue(
+        db_url, embedded_redis_url, redis_prefix, tmp_path):
+    from app.pipeline.base import NewStep
+    from app.pipeline.registry import PipelineDefinition
+
+    journal = tmp_path / "journal.txt"
+    PipelineDefinition("t_handback", steps=[
+        NewStep("t_slow_append", key="x", params={"sleep": 1.5, "journal": str(journal)})])
+    h = await make_harness(db_url, embedded_redis_url, redis_prefix, tmp_path, workers=0)
+    pool = later = None
+    try:
+        pool = await _pool(h, stop_grace_s=0.2)
+        execution_id = await h.start("t_handback")
+
+        async def running():
+            return (await h.steps(execution_id))["t_slow_append:x"].state == "running"
+
+        await h.wait_for(running, what="the step to run")
+        await pool.stop()
+        step = (await h.steps(execution_id))["t_slow_append:x"]
+        assert step.state == "queued" and step.worker_id is None and not journal.exists()
+        later = await _pool(h)
+        assert await h.wait_state(execution_id, "succeeded", "failed") == "succeeded"
+        assert len(journal.read_text().splitlines()) == 1
+    finally:
+        if later is not None:
+            await later.stop()
+        await close_harness(h)
