@@ -153,3 +153,31 @@ async def test_status_lists_failed_executions_first_and_retry_reruns_the_step(db
         assert await h.wait_state(bad, "succeeded", "failed") == "succeeded"
     finally:
         await close_harness(h)
+
+
+def test_a_worker_without_redis_url_joins_the_embedded_redis_of_the_station_on_its_data_dir(tmp_path):
+    import subprocess
+    import time
+
+    from tests.pipeline.worker_processes import command_env
+    from tests.support.station_process import running_station, station_command
+
+    data_dir = tmp_path / "desk"
+    with running_station("--data-dir", str(data_dir), "--workers", "1", env=command_env()) as station:
+        assert station.health()["workers"] == 1
+        worker = subprocess.Popen(station_command("worker", "--data-dir", str(data_dir), "--concurrency", "2"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env=command_env())
+        try:
+            line = ""
+            while " running " not in line:
+                line = worker.stdout.readline()
+                assert line, "the worker ended without saying it runs"
+            assert f"redis: unix://{data_dir / 'redis' / 'redis.sock'}" in line
+            deadline = time.monotonic() + 15
+            while station.health()["workers"] != 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert station.health()["workers"] == 3  # the station's 1 and the worker's 2
+        finally:
+            worker.terminate()
+            assert worker.wait(15) == 0
