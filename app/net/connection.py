@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CLOSE = object()  # outbox marker: close after everything queued before it was sent
+MAX_OUTBOX = 20_000  # messages queued for one peer (UI clients drop events well before this)
+CLOSE_POLICY = 1008
 
 
 class Connection:
@@ -48,8 +50,15 @@ class Connection:
 
     # -- sending --------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
-        if not self.closing:
-            self._outbox.put_nowait(encode(message))
+        if self.closing:
+            return
+        if self._outbox.qsize() >= MAX_OUTBOX:
+            # The peer sends but does not read: drop it rather than hold its answers forever.
+            log.warning("%s %s does not read its messages; closing it", self.role, self.peer)
+            self.closing = True
+            asyncio.get_running_loop().create_task(self.ws.close(CLOSE_POLICY, "not reading"))
+            return
+        self._outbox.put_nowait(encode(message))
 
     def send_error(self, error: ProtocolError) -> None:
         log.info("%s %s: %s %s", self.role, self.peer, error.code, error.message)

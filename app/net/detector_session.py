@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
 
 from app.net.connection import Connection
 from app.net.progress import ProgressGate
@@ -28,13 +30,16 @@ from app.net.protocol import (
 )
 from app.net.uploads import UploadFile, bring_to, hash_file, move_into_place, offload
 
+if TYPE_CHECKING:
+    from app.net.service import NetService
+
 log = logging.getLogger(__name__)
 
 
 class DetectorSession(Connection):
     role = Role.DETECTOR
 
-    def __init__(self, service, ws) -> None:
+    def __init__(self, service: NetService, ws: ServerConnection) -> None:
         super().__init__(service, ws)
         self.detector_id = ""
         self.name = ""

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
 
 from app.events import Event
 from app.net.connection import Connection
 from app.net.protocol import DEFAULT_LIST_LIMIT, Message, ProtocolError, Role, envelope
+
+if TYPE_CHECKING:
+    from app.net.service import NetService
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +24,9 @@ MAX_QUEUED_EVENTS = 10_000
 class UiSession(Connection):
     role = Role.UI
 
-    def __init__(self, service, ws) -> None:
+    def __init__(self, service: NetService, ws: ServerConnection) -> None:
         super().__init__(service, ws)
-        self._unsubscribe = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._dropped = 0
 
     async def on_hello(self, hello: Message) -> None:

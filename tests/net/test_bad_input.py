@@ -304,3 +304,20 @@ async def test_a_station_that_cannot_write_says_internal_and_keeps_serving(stati
     assert station.orchestrator.args_of("file_stored") == []
     assert files_outside(tmp_path, station.settings.data_dir) == []
     await ws.close()
+
+
+@pytest.mark.slow  # the close handshake with a peer that does not read waits out the 10 s close timeout
+async def test_a_peer_that_asks_but_never_reads_is_closed_not_buffered_forever(station, tmp_path, monkeypatch):
+    monkeypatch.setattr("app.net.connection.MAX_OUTBOX", 50)
+    station.engine.executions = [{"id": n, "state": "succeeded", "steps": [], "note": "x" * 1000}
+                                 for n in range(1, 201)]  # about 200 kB per answer
+    ws = await connect(url(station, "/ui"), max_queue=1)
+    await ws.send(json.dumps({"type": "hello", "data": {"role": "ui", "token": TOKEN}}))
+    request = json.dumps({"type": "pipeline:list", "data": {"limit": 200}})
+    try:
+        for _ in range(300):
+            await asyncio.wait_for(ws.send(request), 5)
+    except ConnectionClosed:
+        pass
+    await expect_close(ws, 1008, timeout=30)
+    await assert_untouched_and_serving(station, tmp_path, [])
