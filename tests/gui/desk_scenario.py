@@ -32,11 +32,18 @@ class DeskCard:
 
 
 def make_card(root: Path, card_id: str, *, big_clip_bytes: int = 0,
-              passengers: tuple[tuple[str, str], ...] | None = None) -> DeskCard:
+              passengers: tuple[tuple[str, str], ...] | None = None, extra_unassigned: bool = False) -> DeskCard:
     """A sample card; with `big_clip_bytes`, the first passenger's recording gets a third chapter
-    that large (a real clip padded with zeros: written in a second or two, not encoded)."""
+    that large (a real clip padded with zeros: written in a second or two, not encoded); with
+    `extra_unassigned`, a second clip filmed before any passenger code."""
     kwargs = {"passengers": passengers} if passengers else {}
     card = write_sample_card(root, **kwargs)
+    if extra_unassigned:
+        first = root / card.unassigned[0]
+        extra = first.with_name("GX010000.MP4")
+        shutil.copyfile(first, extra)
+        stamp = first.stat().st_mtime - 30
+        os.utime(extra, (stamp, stamp))
     big = None
     if big_clip_bytes:
         first = card.passengers[0]

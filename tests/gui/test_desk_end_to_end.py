@@ -51,7 +51,7 @@ def _right_click(window, index: QModelIndex, action_text: str) -> None:
 
 
 def test_the_desk_window_during_a_real_import(run_async, station_settings, tmp_path, capsys):
-    desk_card = make_card(tmp_path / "card", "CARD-A", big_clip_bytes=BIG_CLIP_BYTES)
+    desk_card = make_card(tmp_path / "card", "CARD-A", big_clip_bytes=BIG_CLIP_BYTES, extra_unassigned=True)
     ana, benoit = desk_card.card.passengers
     station_settings.small_file_bytes = desk_card.threshold
     unassigned_clip = Path(desk_card.card.unassigned[0]).name
@@ -136,6 +136,22 @@ def test_the_desk_window_during_a_real_import(run_async, station_settings, tmp_p
                 await window.controller.idle()
                 benoit_node = window.model.node(Kind.JUMP, benoit_row.id)
                 assert benoit_node.row.clip_count == benoit_row.clip_count + 1
+
+                # The other one was filmed for a passenger whose QR code nobody filmed: typed in.
+                other = _find(window, Kind.CLIP, lambda n: n.row.name == "GX010000.MP4")
+                assert other is not None
+                _right_click(window, other, "Assign to passenger…")
+                dialog = await wait_until(lambda: window.controller.assign_dialog, what="the assign dialog")
+                dialog.new.setChecked(True)
+                dialog.name.setText("Chloé Martin")
+                dialog.booking.setText("BK-2026-1099")
+                dialog.accept()
+                chloe = await wait_until(lambda: _find(window, Kind.JUMP, lambda n: n.row.passenger_name == "Chloé Martin"),
+                                         timeout=30, what="the new passenger in the tree")
+                chloe_row = window.model.node_at(chloe).row
+                assert chloe_row.booking_id == "BK-2026-1099"
+                assert (Path(chloe_row.output_dir) / "GX010000.MP4").is_file()
+                assert Path(chloe_row.output_dir).name == "BK-2026-1099 Chloé Martin"
             finally:
                 stop_process(detector)
             return {"lag_ms": lag_during_import, "samples": samples, "stalls": stalls.report()}

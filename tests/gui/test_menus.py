@@ -1,0 +1,72 @@
+"""Right-click menus on a card and a passenger: cancel, open folder, play video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+
+from app.db.models import Jump, PipelineExecution
+from app.gui.imports_model import Column, Kind
+from tests.gui.conftest import wait_until
+from tests.gui.helpers import add_card_import, open_window
+
+
+def _actions(window, kind: Kind, node_id: int) -> dict:
+    menu = window.imports.menu_for(window.model.index_of(kind, node_id))
+    return {action.text(): action for action in menu.actions() if action.text()}
+
+
+def test_cancel_an_import_from_its_menu(run_async, station_settings):
+    async def scenario() -> None:
+        async with open_window(station_settings) as window:
+            station = window.station
+            ids = await station.db.run(add_card_import)
+            execution_id = ids["execution"]
+            await window.controller.load_recent()
+            actions = _actions(window, Kind.EXECUTION, execution_id)
+            assert list(actions) == ["Retry failed steps", "Cancel", "Open folder"]
+            assert not actions["Retry failed steps"].isEnabled()  # nothing failed
+            actions["Cancel"].trigger()
+            await wait_until(lambda: window.model.index_of(Kind.EXECUTION, execution_id, Column.STATE).data()
+                             == "cancelled", what="the import cancelled in the tree")
+            state = await station.db.run(lambda s: s.get(PipelineExecution, execution_id).state)
+            assert state == "cancelled"
+            render = ids["steps"][("render_final", "Ana Silva")]
+            assert window.model.index_of(Kind.STEP, render, Column.STATE).data() == "cancelled"
+            assert not _actions(window, Kind.EXECUTION, execution_id)["Cancel"].isEnabled()
+    run_async(scenario())
+
+
+def test_open_folder_and_play_video_hand_the_files_to_the_desktop(run_async, station_settings, tmp_path):
+    async def scenario() -> None:
+        async with open_window(station_settings) as window:
+            station = window.station
+            library = station.settings.library
+            ids = await station.db.run(lambda s: add_card_import(
+                s, library=str(library), passengers=(("Ana Silva", "BK-1042"), ("Bruno Keller", "BK-1043"))))
+            ana = ids["jumps"]["Ana Silva"]
+            await window.controller.load_recent()
+            folder = Path(window.model.node(Kind.JUMP, ana).row.output_dir)
+            folder.mkdir(parents=True)
+            actions = _actions(window, Kind.JUMP, ana)
+            assert not actions["Play video"].isEnabled(), "no video rendered yet"
+            actions["Open folder"].trigger()
+            assert window.opened_urls == [QUrl.fromLocalFile(str(folder))]
+
+            video = folder / "BK-1042 Ana Silva.mp4"
+            video.write_bytes(b"\x00" * 64)
+
+            def rendered(session) -> None:
+                session.get(Jump, ana).video_path = str(video)
+            await station.db.run(rendered)
+            window.controller.mark_dirty(ids["execution"])
+            await wait_until(lambda: window.model.node(Kind.JUMP, ana).row.video_path, what="the video in the tree")
+            _actions(window, Kind.JUMP, ana)["Play video"].trigger()
+            assert window.opened_urls[-1] == QUrl.fromLocalFile(str(video))
+
+            _actions(window, Kind.EXECUTION, ids["execution"])["Open folder"].trigger()
+            await window.controller.idle()
+            # The folder holding all of the card's passengers (here the day's folder).
+            assert window.opened_urls[-1] == QUrl.fromLocalFile(str(folder.parent))
+    run_async(scenario())
