@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import stat
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,15 +82,18 @@ def listing_hash(files: tuple[CardFile, ...]) -> str:
     return "L-" + digest.hexdigest()[:20]
 
 
-def volume_uuid(root: Path) -> str | None:
+BY_UUID = Path("/dev/disk/by-uuid")
+
+
+def volume_uuid(root: Path, by_uuid: Path = BY_UUID) -> str | None:
     """The filesystem UUID/serial of the volume mounted at `root` (Linux), else None.
 
-    Only for a mount point: a folder on the system disk is not a card of its own."""
+    Only for a mount point: a folder on the system disk is not a card of its own. FAT cards
+    have a serial like `3A1F-77C2`; udev lists it under /dev/disk/by-uuid, lsblk also knows it."""
     try:
         if not os.path.ismount(root):
             return None
         device = os.stat(root).st_dev
-        by_uuid = Path("/dev/disk/by-uuid")
         for entry in sorted(by_uuid.iterdir()) if by_uuid.is_dir() else ():
             try:
                 if os.stat(entry).st_rdev == device:
@@ -97,6 +102,28 @@ def volume_uuid(root: Path) -> str | None:
                 continue
     except OSError:
         return None
+    return _uuid_from_lsblk(_run_lsblk(), str(root))
+
+
+def _run_lsblk() -> str:
+    lsblk = shutil.which("lsblk")
+    if lsblk is None:
+        return ""
+    try:
+        return subprocess.run([lsblk, "-rno", "UUID,MOUNTPOINT"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _uuid_from_lsblk(output: str, mountpoint: str) -> str | None:
+    """`lsblk -rno UUID,MOUNTPOINT` lines (raw mode escapes spaces as \\x20) → the UUID mounted there."""
+    for line in output.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 2 or not parts[0]:
+            continue
+        uuid, mounted = parts
+        if mounted.encode().decode("unicode_escape") == mountpoint:
+            return uuid.upper()
     return None
 
 

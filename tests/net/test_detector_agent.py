@@ -169,3 +169,21 @@ def test_the_detector_loads_no_qt_no_database_and_no_media_libraries():
                             env=station_env(), timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_mounted_card_is_known_by_its_volume_serial(tmp_path):
+    from app.detector.card import _uuid_from_lsblk, volume_uuid
+
+    root_device = os.stat("/").st_dev
+    devices = [p for p in Path("/dev").iterdir() if p.is_block_device() and p.stat().st_rdev == root_device] \
+        if Path("/dev").is_dir() else []
+    if devices:  # udev's by-uuid folder, built by hand around the real device of "/"
+        by_uuid = tmp_path / "by-uuid"
+        by_uuid.mkdir()
+        (by_uuid / "3a1f-77c2").symlink_to(devices[0])
+        assert volume_uuid(Path("/"), by_uuid) == "3A1F-77C2"
+    card = make_card(tmp_path / "card", {"DCIM/A.MP4": b"abc"})
+    assert volume_uuid(card, tmp_path / "by-uuid") is None  # a plain folder is no volume
+    lsblk = "\n/boot\n3A1F-77C2 /media/ana/GOPRO\\x20ANA\n9b2e-11 /\n"
+    assert _uuid_from_lsblk(lsblk, "/media/ana/GOPRO ANA") == "3A1F-77C2"
+    assert _uuid_from_lsblk(lsblk, "/media/other") is None
