@@ -113,20 +113,21 @@ def create_steps(session: Session, execution_id: int, steps: Sequence[NewStep],
         for row in session.execute(select(STEP.c.id, STEP.c.name, STEP.c.key).where(STEP.c.execution_id == execution_id))
     }
     now = utcnow()
-    created: list[tuple[int, NewStep]] = []
+    fresh: dict[tuple[str, str], NewStep] = {}
     for step in steps:
-        if (step.name, step.key) in existing:
-            continue
-        step_id = session.execute(
-            insert(STEP).values(
-                execution_id=execution_id, name=step.name, key=step.key, state=StepState.PENDING.value,
-                attempt=1, deliveries=0, spawned_by_id=spawned_by, params=dict(step.params),
-                progress_done=0, progress_total=0, created_at=now, wake_requested=False,
-            ).returning(STEP.c.id)
-        ).scalar_one()
-        existing[(step.name, step.key)] = step_id
-        created.append((step_id, step))
-
+        if (step.name, step.key) not in existing:
+            fresh.setdefault((step.name, step.key), step)
+    created: list[tuple[int, NewStep]] = []
+    if fresh:
+        rows = session.execute(insert(STEP).returning(STEP.c.id, STEP.c.name, STEP.c.key), [
+            {"execution_id": execution_id, "name": step.name, "key": step.key, "state": StepState.PENDING.value,
+             "attempt": 1, "deliveries": 0, "spawned_by_id": spawned_by, "params": dict(step.params),
+             "progress_done": 0, "progress_total": 0, "created_at": now, "wake_requested": False}
+            for step in fresh.values()
+        ]).all()
+        ids = {(row.name, row.key): row.id for row in rows}
+        existing.update(ids)
+        created = sorted(((ids[k], step) for k, step in fresh.items()), key=lambda pair: pair[0])
     edges: list[dict[str, Any]] = []
     for step_id, step in created:
         for ref in step.refs():
