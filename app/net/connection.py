@@ -45,6 +45,7 @@ class Connection:
         self.machine = SessionMachine(self.role, service.settings.token, service.settings.chunk_size)
         self._outbox: asyncio.Queue[Any] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None  # closes at once a peer that does not read
         self.closing = False
         self.peer = "%s:%s" % (ws.remote_address[:2] if ws.remote_address else ("?", "?"))
 
@@ -56,7 +57,8 @@ class Connection:
             # The peer sends but does not read: drop it rather than hold its answers forever.
             log.warning("%s %s does not read its messages; closing it", self.role, self.peer)
             self.closing = True
-            asyncio.get_running_loop().create_task(self.ws.close(CLOSE_POLICY, "not reading"))
+            self._outbox.put_nowait((_CLOSE, CLOSE_POLICY, "not reading"))  # ends the sender once all went out
+            self._closer = asyncio.get_running_loop().create_task(self.ws.close(CLOSE_POLICY, "not reading"))
             return
         self._outbox.put_nowait(encode(message))
 
@@ -100,7 +102,7 @@ class Connection:
             await self.on_hello(hello)
             async for frame in self.ws:
                 if self.closing:
-                    break
+                    continue  # keep reading until the peer's close frame, ignoring what comes before it
                 if isinstance(frame, str):
                     await self._text(frame)
                 else:

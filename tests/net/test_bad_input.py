@@ -306,7 +306,6 @@ async def test_a_station_that_cannot_write_says_internal_and_keeps_serving(stati
     await ws.close()
 
 
-@pytest.mark.slow  # the close handshake with a peer that does not read waits out the 10 s close timeout
 async def test_a_peer_that_asks_but_never_reads_is_closed_not_buffered_forever(station, tmp_path, monkeypatch):
     monkeypatch.setattr("app.net.connection.MAX_OUTBOX", 50)
     station.engine.executions = [{"id": n, "state": "succeeded", "steps": [], "note": "x" * 1000}
