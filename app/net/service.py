@@ -48,6 +48,7 @@ class NetService:
         self.link: DetectorLink = station.link
         self.hello_timeout = HELLO_TIMEOUT_S
         self._partial_locks: dict[Path, asyncio.Lock] = {}
+        self._partial_users: dict[Path, int] = {}  # holders and waiters of each lock
         self._executions: OrderedDict[str, int | None] = OrderedDict()
 
     def install(self) -> None:
@@ -105,17 +106,26 @@ class NetService:
     async def lock_partial(self, partial: Path) -> None:
         """One writer per partial file (a replaced connection may still be closing it)."""
         lock = self._partial_locks.setdefault(partial, asyncio.Lock())
+        self._partial_users[partial] = self._partial_users.get(partial, 0) + 1
         try:
             await asyncio.wait_for(lock.acquire(), 30)
         except TimeoutError:
+            self._forget_partial(partial)
             raise ProtocolError(CONFLICT, "this file is being written by another connection") from None
 
     def unlock_partial(self, partial: Path) -> None:
         lock = self._partial_locks.get(partial)
         if lock is not None and lock.locked():
             lock.release()
-            if not lock._waiters:  # type: ignore[attr-defined]  # nobody queued: forget it
-                self._partial_locks.pop(partial, None)
+            self._forget_partial(partial)
+
+    def _forget_partial(self, partial: Path) -> None:
+        users = self._partial_users.get(partial, 0) - 1
+        if users > 0:
+            self._partial_users[partial] = users
+        else:  # nobody holds or waits for it: drop the lock so the table stays small
+            self._partial_users.pop(partial, None)
+            self._partial_locks.pop(partial, None)
 
     async def execution_for(self, request_id: str, target: Any) -> int | None:
         """The execution a transfer belongs to (for `transfer:progress`)."""

@@ -271,6 +271,7 @@ async def test_detector_disconnecting_mid_upload_keeps_the_partial_for_resume(st
     assert (await recv_json(ws))["type"] == "sd:file_stored"
     assert final.read_bytes() == payload and not partial.exists()
     assert station.orchestrator.args_of("begin_upload")[-1] == ("r-4", CARD_FILE, len(payload), 100_000)
+    assert station.net._partial_locks == {}  # no lock left behind by the dropped connection
     await ws.close()
 
 
