@@ -74,8 +74,9 @@ want_version="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' app/version.py)"
   || fail "--version says '$(cat "$work/version.txt")', expected 'ingest-station $want_version'"
 say "--version: $(cat "$work/version.txt")"
 (cd "$work/elsewhere" && "$binary" --help) >"$work/help.txt" || fail "--help failed"
-for word in --no-gui worker migrate detector status retry sample-card; do
-  grep -q -- "$word" "$work/help.txt" || fail "--help does not mention $word"
+grep -q -- "^  --no-gui " "$work/help.txt" || fail "--help has no --no-gui option"
+for command in worker migrate detector status retry sample-card; do
+  grep -qE "^    $command( |$)" "$work/help.txt" || fail "--help lists no '$command' command"
 done
 say "--help lists --no-gui, worker, migrate, detector, status, retry, sample-card"
 
