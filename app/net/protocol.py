@@ -52,6 +52,7 @@ MAX_ERROR_CHARS = 2000
 MAX_LIST_LIMIT = 500
 DEFAULT_LIST_LIMIT = 50
 MAX_CAPABILITIES = 16
+MAX_INTEGER = 2**53 - 1  # sizes, offsets and ids: exact in every JSON implementation
 CAPABILITIES = ("upload", "shared_path")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -147,13 +148,12 @@ def optional(check: Check) -> Check:
     return wrapped
 
 
-def integer(minimum: int = 0, maximum: int | None = None) -> Check:
+def integer(minimum: int = 0, maximum: int = MAX_INTEGER) -> Check:
     def check(name: str, value: Any) -> int:
         if not _is_int(value):
             raise ValueError(f"{name} must be an integer")
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
-            raise ValueError(f"{name} must be {bound}, got {value}")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"{name} must be {minimum}..{maximum}, got {str(value)[:40]}")
         return value
 
     return check
@@ -342,8 +342,8 @@ def parse_envelope(raw: str | bytes) -> Message:
         raise CloseConnection(CLOSE_TOO_LARGE, "text message over 4 MiB")
     try:
         obj = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ProtocolError(BAD_MESSAGE, f"invalid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, or an integer of over 4300 digits
+        raise ProtocolError(BAD_MESSAGE, f"invalid JSON: {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(BAD_MESSAGE, "a message is one JSON object")
     ref = obj.get("id")

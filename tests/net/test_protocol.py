@@ -220,3 +220,15 @@ def test_copy_requests_are_checked_before_they_leave():
                 {**good, "files": [{"path": "A", "size": 1, "offset": 2}]}):
         with pytest.raises(ProtocolError):
             validate_copy_request(bad)
+
+
+@pytest.mark.parametrize("raw", [
+    '{"type": "sd:card_removed", "data": {"card_id": "C"}, "id": ' + "9" * 5000 + "}",
+    json.dumps({"type": "sd:upload_begin", "data": {"request_id": "r-1", "path": "A", "size": 2**64, "offset": 0}}),
+    json.dumps({"type": "sd:file_list", "data": {"card_id": "C", "files": [
+        {"path": "A", "size": 10**30, "modified": "2026-11-23T10:15:30Z"}]}}),
+])
+def test_huge_numbers_are_bad_message_not_a_crash(raw):
+    with pytest.raises(ProtocolError) as err:
+        ready().receive_text(raw)
+    assert err.value.code == "bad_message"
