@@ -98,7 +98,10 @@ class Connection:
                 return
             if hello is None:
                 return
-            self.send(welcome(self.service.settings.station_id, __version__, self.service.settings.chunk_size))
+            reply = welcome(self.service.settings.station_id, __version__, self.service.settings.chunk_size)
+            if hello.id is not None:
+                reply["data"]["ref"] = hello.id
+            self.send(reply)
             await self.on_hello(hello)
             async for frame in self.ws:
                 if self.closing:

@@ -34,6 +34,16 @@ async def upload(ws, request_id: str, path: str, payload: bytes, chunk: int, off
         "request_id": request_id, "path": path, "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}}))
 
 
+async def test_welcome_announces_the_protocol_and_chunk_size(station):
+    ws = await connect(url(station), compression=None)
+    await ws.send(json.dumps({"type": "hello", "id": "h1", "data": {
+        "role": "detector", "detector_id": "desk-left", "token": TOKEN, "capabilities": ["upload"]}}))
+    assert await recv_json(ws) == {"type": "welcome", "data": {
+        "station_id": station.settings.station_id, "version": station.health()["version"], "protocol": 1,
+        "chunk_size": station.settings.chunk_size, "ref": "h1"}}
+    await ws.close()
+
+
 async def test_listing_is_acked_with_the_orchestrators_counts(station):
     ws = await connected_detector(station)
     await ws.send(json.dumps({"type": "sd:file_list", "id": "c0ffee-01", "data": {
