@@ -299,7 +299,9 @@ class WorkerPool:
     async def _read_loop(self) -> None:
         """Read as many entries as there are free slots and hand them to the ticker."""
         while not self._stopping:
-            free = self.options.concurrency - len(self._running) - len(self._inbox)
+            # Read ahead by one pool's worth, so a tick can claim the next steps in the same
+            # transaction that records the last ones.
+            free = 2 * self.options.concurrency - len(self._running) - len(self._inbox)
             if free <= 0:
                 self._free.clear()
                 await self._free.wait()
@@ -317,7 +319,8 @@ class WorkerPool:
             await self._tick.wait()
             self._tick.clear()
             outcomes, self._finished = self._finished, []
-            deliveries, self._inbox = self._inbox, []
+            room = self.options.concurrency - (len(self._running) - len(outcomes))
+            deliveries, self._inbox = self._inbox[:max(0, room)], self._inbox[max(0, room):]
             if not outcomes and not deliveries:
                 continue
             self._ticking = True
