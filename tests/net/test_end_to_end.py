@@ -142,6 +142,8 @@ async def test_reference_detector_imports_a_generated_card_end_to_end(tmp_path, 
             assert not [m for m in received if m["type"] in ("sd:file_rejected", "error")]
 
             # -- the UI channel saw the events in order ----------------------------------------------
+            gone = (await ui.wait_for("detector:disconnected"))[0]["data"]
+            assert (gone["detector_id"], gone["name"]) == ("desk-e2e", "Desk e2e")
             types = ui.types()
             assert types.index("detector:connected") < types.index("pipeline:started") < types.index("pipeline:completed")
             ours = [e for e in ui.events if e["data"].get("execution_id") == execution_id]
