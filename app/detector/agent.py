@@ -163,7 +163,15 @@ class DetectorAgent:
                             request.get("request_id"), request.get("card_id"))
                 continue
             for entry in request.get("files", []):
-                await self._copy_one(ws, request, card, entry)
+                try:
+                    await self._copy_one(ws, request, card, entry)
+                except (ConnectionClosed, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # one bad entry must not stop the others
+                    log.exception("cannot serve %r of request %s", entry, request.get("request_id"))
+                    await self._send(ws, "sd:copy_error", {
+                        "request_id": str(request.get("request_id")), "path": str(entry.get("path")),
+                        "error": f"the Detector failed: {exc.__class__.__name__}", "retryable": False})
 
     async def _copy_one(self, ws: ClientConnection, request: dict[str, Any], card: Card, entry: dict[str, Any]) -> None:
         request_id, path = request["request_id"], entry["path"]
