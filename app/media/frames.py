@@ -59,7 +59,7 @@ def sample_frames(path: Path, window_s: float = 5.0, interval_s: float = 0.5, *,
     """Frames every interval_s over the first window_s seconds, in time order (see module doc)."""
     path = Path(path)
     targets = sample_times(window_s, interval_s)
-    container = open_input(path)
+    container = open_input(path, decode_on_open=False)
     try:
         stream = first_video_stream(container, path)
         if stream.time_base is None:
@@ -69,7 +69,7 @@ def sample_frames(path: Path, window_s: float = 5.0, interval_s: float = 0.5, *,
         ctx.thread_type = "SLICE"
         ctx.thread_count = threads
         # Deblocking costs a third of an intra frame's decode and does not help a QR reader.
-        ctx.options = {"skip_loop_filter": "all"}
+        ctx.options = {"skip_loop_filter": "all", "skip_frame": "default"}
         source = _PacketSource(container, stream, path)
         if source.first_pts is None:
             yield from _sequential(path, stream, source, targets, max_side)
