@@ -57,11 +57,13 @@ async def test_killed_station_resumes_the_upload_from_the_bytes_it_holds(tmp_pat
             "request_id": request["request_id"], "path": CLIP, "size": len(payload), "offset": 0}}))
         for start in range(0, 10 * CHUNK, CHUNK):
             await ws.send(payload[start:start + CHUNK])
-        partial = next((data_dir / "library").rglob("GX010001.MP4.partial"))
-        for _ in range(200):  # until the station has written a good part of it
-            if partial.stat().st_size >= 8 * CHUNK:
+        partial = None
+        for _ in range(400):  # until the station has written a good part of it
+            partial = next((data_dir / "library").rglob("GX010001.MP4.partial"), None)
+            if partial is not None and partial.stat().st_size >= 8 * CHUNK:
                 break
             await asyncio.sleep(0.05)
+        assert partial is not None
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(10)
         await ws.close()
