@@ -38,6 +38,8 @@ from app.pipeline.scheduler import Claimed, Outcome, Report
 log = logging.getLogger(__name__)
 
 GROUP = "workers"
+# How long entries read ahead may wait for a slot here before going back to the stream.
+READ_AHEAD_HOLD_S = 0.05
 Emit = Callable[[str, dict[str, Any]], None]
 
 # Deletes a "sent, not claimed" mark only when it is for the same attempt (a newer attempt's
@@ -304,12 +306,25 @@ class WorkerPool:
             free = 2 * self.options.concurrency - len(self._running) - len(self._inbox)
             if free <= 0:
                 self._free.clear()
-                await self._free.wait()
+                try:
+                    await asyncio.wait_for(self._free.wait(), READ_AHEAD_HOLD_S)
+                except TimeoutError:
+                    await self._hand_back()
                 continue
             deliveries = await self.queue.read(self.worker_id, free, self.options.read_block_ms)
             if deliveries:
                 self._inbox.extend(deliveries)
                 self._tick.set()
+
+    async def _hand_back(self) -> None:
+        """Read-ahead entries that could not start soon (every slot busy with long steps) go
+        back to the stream for idle workers elsewhere."""
+        if not self._inbox or len(self._running) < self.options.concurrency:
+            return
+        entries, self._inbox = self._inbox, []
+        pairs = list(dict.fromkeys((d.step_id, d.attempt) for d in entries))
+        await self.queue.send(pairs)
+        await self.queue.ack([d.entry_id for d in entries])
 
     async def _tick_loop(self) -> None:
         """One transaction per tick: record what finished, claim what arrived, and claim the

@@ -105,3 +105,31 @@ async def test_a_stopping_worker_hands_its_running_step_back_to_the_queue(
         if later is not None:
             await later.stop()
         await close_harness(h)
+
+
+async def test_steps_read_ahead_by_a_busy_worker_go_to_an_idle_one(db_url, embedded_redis_url, redis_prefix,
+                                                                    tmp_path):
+    from app.pipeline.base import NewStep
+    from app.pipeline.registry import PipelineDefinition
+
+    PipelineDefinition("t_busy", steps=[NewStep("t_record", key=str(i), params={"sleep": 3}) for i in range(2)])
+    h = await make_harness(db_url, embedded_redis_url, redis_prefix, tmp_path, workers=0)
+    busy = idle = None
+    try:
+        # The busy one reads one step ahead while it runs the other for 3 s (no reaper rescue here).
+        busy = await _pool(h, concurrency=1, autoclaim_idle_s=60)
+        execution_id = await h.start("t_busy")
+        idle = WorkerPool(db=h.db, queue=h.engine.queue, settings=h.engine.settings, worker_id="idle-worker",
+                          emit=h.engine.emit, options=WorkerOptions(**{**FAST, "concurrency": 1,
+                                                                       "autoclaim_idle_s": 60}))
+        await idle.start()
+        assert await h.wait_state(execution_id, "succeeded", "failed", timeout=6) == "succeeded"
+        steps = await h.steps(execution_id)
+        assert {s.worker_id for s in steps.values()} == {"recovery-worker", "idle-worker"}
+        starts = sorted(s.output["start"] for s in steps.values())
+        assert starts[1] - starts[0] < 1.0, "the second step waited for the busy worker"
+    finally:
+        for pool in (busy, idle):
+            if pool is not None:
+                await pool.stop()
+        await close_harness(h)
