@@ -139,6 +139,8 @@ worker_pid=$!
 for _ in $(seq 300); do grep -q "^worker .* running" "$work/worker.log" && break; kill -0 "$worker_pid" 2>/dev/null || break; sleep 0.1; done
 grep -q "^worker .* running" "$work/worker.log" || fail "the worker did not start"
 say "worker: $(grep -m1 '^worker .* running' "$work/worker.log" | cut -c1-60)…"
+worker_child="$(pgrep -P "$worker_pid" | head -1)"  # the launcher's child runs the program
+worker_bundle="$(ls -t "$TMPDIR" | head -1)"         # the newest unpacked bundle is the worker's
 
 # -- the card through the binary's own detector ---------------------------------------------
 "$binary" detector --station "ws://127.0.0.1:$port" --token "$token" --card "$work/card" \
@@ -171,7 +173,13 @@ say "retry: $(head -1 "$work/retry.log" | cut -c1-70)"
 
 # -- stop everything; nothing may be left ---------------------------------------------------
 stop_pid "$detector_pid" 10; detector_pid=""; (( stopped_rc == 0 )) || fail "the detector exited $stopped_rc on SIGTERM"
-stop_pid "$worker_pid" 20; worker_pid=""; (( stopped_rc == 0 )) || fail "the worker exited $stopped_rc on SIGTERM"
+# kill -9 of a launcher: the program it runs must stop too, not live on as an orphan
+kill -KILL "$worker_pid"; wait "$worker_pid" 2>/dev/null || true; worker_pid=""
+for _ in $(seq 200); do kill -0 "$worker_child" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$worker_child" 2>/dev/null && fail "the worker (pid $worker_child) outlived its killed launcher"
+grep -q "stopped" "$work/worker.log" || fail "the worker did not stop cleanly after its launcher was killed"
+rm -rf "${TMPDIR:?}/$worker_bundle"  # what a killed launcher cannot clean up (README says so)
+say "kill -9 of the worker's launcher: the worker stopped cleanly too"
 stop_pid "$station_pid" 20; station_pid=""; (( stopped_rc == 0 )) || fail "the station exited $stopped_rc on SIGTERM"
 sleep 0.5
 left="$(leftovers)"
