@@ -70,3 +70,14 @@ def files_outside(root: Path, *allowed: Path) -> list[Path]:
             if not any(path.is_relative_to(a) for a in allowed):
                 found.append(path)
     return found
+
+
+async def eventually(check, timeout: float = 10.0):
+    """Poll `check()` until it returns something true; fail after `timeout` seconds."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := check()):
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+    return result

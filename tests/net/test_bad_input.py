@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.net.conftest import TOKEN, connected_detector, files_outside, hello, recv_json, url
+from tests.net.conftest import TOKEN, connected_detector, eventually, files_outside, hello, recv_json, url
 
 CARD_FILE = "DCIM/100GOPRO/GX010231.MP4"
 # Orchestrator calls that change state (begin_upload only asks whether a request is open).
@@ -127,7 +127,7 @@ async def test_binary_frame_larger_than_chunk_size_closes_1009(station, tmp_path
         "request_id": "r-1", "path": CARD_FILE, "size": welcome_chunk * 4, "offset": 0}}))
     await ws.send(b"\0" * (welcome_chunk + 1))
     await expect_close(ws, 1009)
-    await asyncio.sleep(0.1)
+    await eventually(lambda: "detector_disconnected" in station.orchestrator.names())  # session fully closed
     assert station.orchestrator.args_of("file_stored") == []
     assert files_outside(tmp_path, station.settings.data_dir) == []
     assert not station.orchestrator.staged(CARD_FILE).exists()
@@ -211,7 +211,6 @@ async def test_a_second_connection_with_the_same_id_replaces_the_first_4409(stat
     second = await connected_detector(station, "desk-left")
     await expect_close(first, 4409)
     assert station.link.connected() == ["desk-left"]
-    await asyncio.sleep(0.05)
     # Copy requests go to the newer connection.
     station.orchestrator.issue("r-2", CARD_FILE)
     assert station.link.send_copy_request("desk-left", {
@@ -254,7 +253,8 @@ async def test_detector_disconnecting_mid_upload_keeps_the_partial_for_resume(st
     await ws.send(payload[:100_000][:65536])
     await ws.send(payload[65536:100_000])
     await ws.close()
-    await asyncio.sleep(0.2)
+    # The session keeps what it received before it reports the Detector gone.
+    await eventually(lambda: "detector_disconnected" in station.orchestrator.names())
     final = station.orchestrator.staged(CARD_FILE)
     partial = final.with_name(final.name + ".partial")
     assert not final.exists(), "an incomplete file must never reach its final name"

@@ -14,7 +14,7 @@ from app.detector.agent import DetectorAgent
 from app.detector.card import listing_hash, read_card
 from app.detector.sources import SingleCard, WatchedRoot
 from app.station import Station
-from tests.net.conftest import TOKEN
+from tests.net.conftest import TOKEN, eventually
 from tests.net.fakes import RecordingOrchestrator
 from tests.support.station_process import station_command, station_env
 
@@ -25,17 +25,6 @@ def make_card(root: Path, files: dict[str, bytes]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(payload)
     return root
-
-
-async def eventually(check, timeout: float = 10.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
