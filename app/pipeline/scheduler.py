@@ -11,6 +11,7 @@ two dependencies finishing at the same moment cannot both miss that the dependen
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -207,20 +208,28 @@ def queue_ready(session: Session, execution_id: int, candidates: Sequence[int] |
     report.queued += [(row.id, row.attempt) for row in rows]
 
 
+def _queue_ready_statement(with_candidates: bool):
+    blocked = (
+        select(EDGE.c.step_id).join(DEP, DEP.c.id == EDGE.c.depends_on_id)
+        .where(EDGE.c.step_id == STEP.c.id, DEP.c.state.not_in(DONE_FOR_DEPENDENTS)).exists()
+    )
+    stmt = update(STEP).where(STEP.c.execution_id == bindparam("b_execution_id"),
+                              STEP.c.state == StepState.PENDING.value, ~blocked)
+    if with_candidates:
+        stmt = stmt.where(STEP.c.id.in_(bindparam("candidates", expanding=True)))
+    return (stmt.values(state=StepState.QUEUED.value, queued_at=bindparam("b_now"), not_before=None)
+            .returning(STEP.c.id, STEP.c.attempt))
+
+
+_QUEUE_READY = {True: _queue_ready_statement(True), False: _queue_ready_statement(False)}
+
+
 def _queue_ready_sqlite(session: Session, execution_id: int, candidates: Sequence[int] | None, report: Report) -> None:
     # SQLite runs one writer at a time, so one conditional UPDATE is race-free here.
-    dep = DEP
-    blocked = (
-        select(EDGE.c.step_id).join(dep, dep.c.id == EDGE.c.depends_on_id)
-        .where(EDGE.c.step_id == STEP.c.id, dep.c.state.not_in(DONE_FOR_DEPENDENTS)).exists()
-    )
-    stmt = update(STEP).where(STEP.c.execution_id == execution_id, STEP.c.state == StepState.PENDING.value, ~blocked)
+    params: dict[str, Any] = {"b_execution_id": execution_id, "b_now": utcnow()}
     if candidates is not None:
-        stmt = stmt.where(STEP.c.id.in_(list(candidates)))
-    rows = session.execute(
-        stmt.values(state=StepState.QUEUED.value, queued_at=utcnow(), not_before=None)
-        .returning(STEP.c.id, STEP.c.attempt)
-    ).all()
+        params["candidates"] = list(candidates)
+    rows = session.execute(_QUEUE_READY[candidates is not None], params).all()
     report.queued += sorted((row.id, row.attempt) for row in rows)
 
 
@@ -330,7 +339,7 @@ _CLAIM = (
     update(STEP)
     .where(tuple_(STEP.c.id, STEP.c.attempt).in_(bindparam("wanted", expanding=True)),
            STEP.c.state == StepState.QUEUED.value)
-    .values(state=StepState.RUNNING.value, worker_id=bindparam("worker_id"), started_at=bindparam("now"),
+    .values(state=StepState.RUNNING.value, worker_id=bindparam("b_worker_id"), started_at=bindparam("b_now"),
             finished_at=None, deliveries=STEP.c.deliveries + 1)
     .returning(STEP.c.id, STEP.c.attempt, STEP.c.execution_id, STEP.c.name, STEP.c.key, STEP.c.params,
                STEP.c.deliveries, STEP.c.queued_at)
@@ -344,7 +353,7 @@ def claim(session: Session, wanted: Sequence[tuple[int, int]], worker_id: str, m
     if not wanted:
         return []
     now = utcnow()
-    rows = session.execute(_CLAIM, {"wanted": list(wanted), "worker_id": worker_id, "now": now}).all()
+    rows = session.execute(_CLAIM, {"wanted": list(wanted), "b_worker_id": worker_id, "b_now": now}).all()
     claimed: list[Claimed] = []
     dead: list[Outcome] = []
     for row in rows:
@@ -466,7 +475,8 @@ def finish(session: Session, outcomes: Sequence[Outcome], report: Report) -> Non
                 "execution_id": row.execution_id, "step_id": outcome.step_id, "step": row.name, "key": row.key,
                 "status": state.value, "duration_ms": done_ms, "progress": None,
             }))
-        session.execute(update(STEP).where(STEP.c.id == outcome.step_id).values(**values))
+        session.execute(_update_step(tuple(sorted(values))),
+                        {"b_step_id": outcome.step_id, **{f"v_{k}": v for k, v in values.items()}})
         if logs:
             session.execute(insert(LOG), [
                 {"step_id": outcome.step_id, "attempt": outcome.attempt, "ts": now, "level": level, "message": text}
@@ -498,6 +508,12 @@ def _automatic_retries_used(session: Session, step_id: int) -> int:
         select(func.count()).where(ATTEMPT.c.step_id == step_id, ATTEMPT.c.state == RETRIED,
                                    ATTEMPT.c.attempt > manual)
     ).scalar_one()
+
+
+@functools.lru_cache(maxsize=64)
+def _update_step(columns: tuple[str, ...]):
+    """`UPDATE pipeline_step SET <columns> WHERE id = :step_id`, built once per set of columns."""
+    return update(STEP).where(STEP.c.id == bindparam("b_step_id")).values({c: bindparam(f"v_{c}") for c in columns})
 
 
 def _for_update(session: Session, stmt):
