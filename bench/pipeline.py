@@ -12,7 +12,7 @@ was queued (the wide graph); "running" is the moment the step's own run() starts
 mostly time spent in line behind the others: it is printed in the table, but the scheduling
 latency of a step that becomes ready while a worker is free is the chain's.)
 
-Usage: .venv/bin/python bench/pipeline.py [--steps 1000] [--workers 8]
+Usage: .venv/bin/python bench/pipeline.py [--steps 1000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -152,6 +152,6 @@ async def main(steps: int, workers: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="embedded pool size (default 2, the station's default)")
     args = parser.parse_args()
     asyncio.run(main(args.steps, args.workers))
