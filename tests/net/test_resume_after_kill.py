@@ -88,7 +88,8 @@ async def test_killed_station_resumes_the_upload_from_the_bytes_it_holds(tmp_pat
             "sha256": hashlib.sha256(payload).hexdigest()}}))
         assert (await next_of(ws, "sd:file_stored"))["path"] == CLIP
         await ws.close()
-        with sqlite3.connect(data_dir / "station.db") as db:
-            rows = db.execute("SELECT source_path, stored_path, sha256 FROM imported_file").fetchall()
-        assert [(r[0], r[2]) for r in rows] == [(CLIP, hashlib.sha256(payload).hexdigest())]
-        assert Path(rows[0][1]).read_bytes() == payload
+    # Read once the station stopped: its pipeline may still be filing the clip until then.
+    with sqlite3.connect(data_dir / "station.db") as db:
+        rows = db.execute("SELECT source_path, stored_path, sha256 FROM imported_file").fetchall()
+    assert [(r[0], r[2]) for r in rows] == [(CLIP, hashlib.sha256(payload).hexdigest())]
+    assert Path(rows[0][1]).read_bytes() == payload
