@@ -1,6 +1,12 @@
-"""A minimal MP4 box walker: read and add the `moov/udta` boxes where GoPro cameras keep their
-firmware (`FIRM`), lens (`LENS`) and camera (`CAME`) strings. FFmpeg exposes only some of them,
-so `probe.py` reads them here. Only top-level boxes and `moov`'s direct children are touched.
+"""A minimal MP4 box walker for the `moov/udta` boxes where GoPro cameras describe themselves.
+
+- `FIRM` (firmware, e.g. "HD9.01.01.60.00") and `LENS`: plain strings;
+- `GPMF`: GoPro's KLV metadata (github.com/gopro/gpmf-parser), whose global `DEVC` holds `MINF`
+  (camera model, e.g. "HERO9 Black"), `FMWR` (firmware) and `CASN` (serial number).
+
+FFmpeg exposes `FIRM` as the `firmware` tag but not the GPMF strings, so `probe.py` reads them
+here. `add_udta_boxes` writes such boxes into generated sample clips. Only top-level boxes and
+`moov`'s direct children are touched; mdat is never read.
 """
 
 from __future__ import annotations
@@ -10,7 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 # udta boxes holding short printable strings on GoPro cameras.
-GOPRO_STRING_BOXES = (b"FIRM", b"LENS", b"CAME")
+GOPRO_STRING_BOXES = (b"FIRM", b"LENS")
+# String entries of the udta GPMF box worth reporting.
+GPMF_STRINGS = (b"MINF", b"FMWR", b"CASN")
+GPMF_NESTED = 0  # KLV type byte of a container
 
 
 def _boxes(data: bytes | memoryview, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
@@ -65,10 +74,45 @@ def read_udta_strings(path: Path) -> dict[str, str]:
                 continue
             for item, i_start, i_end in _boxes(moov, c_start + 8, c_end):
                 if item in GOPRO_STRING_BOXES:
-                    text = moov[i_start + 8 : i_end].split(b"\0", 1)[0].decode("ascii", "replace").strip()
+                    text = _ascii(moov[i_start + 8 : i_end])
                     if text:
                         found[item.decode("ascii")] = text
+                elif item == b"GPMF":
+                    for key, text in gpmf_strings(moov[i_start + 8 : i_end]).items():
+                        found.setdefault(key, text)
     return found
+
+
+def gpmf_strings(data: bytes) -> dict[str, str]:
+    """The GPMF_STRINGS entries of a GPMF KLV block (nested DEVC/STRM containers walked)."""
+    found: dict[str, str] = {}
+    pos = 0
+    while pos + 8 <= len(data):
+        key, kind, size, repeat = struct.unpack(">4sBBH", data[pos : pos + 8])
+        length = size * repeat
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == GPMF_NESTED:
+            for inner_key, text in gpmf_strings(body).items():
+                found.setdefault(inner_key, text)
+        elif key in GPMF_STRINGS and kind == ord("c"):
+            text = _ascii(body)
+            if text:
+                found.setdefault(key.decode("ascii"), text)
+        pos += 8 + (length + 3) // 4 * 4  # payloads are padded to 32 bits
+    return found
+
+
+def gpmf_block(entries: dict[bytes, str]) -> bytes:
+    """A GPMF DEVC container holding string entries (for generated clips)."""
+    body = b""
+    for key, text in entries.items():
+        raw = text.encode("ascii")
+        body += struct.pack(">4sBBH", key, ord("c"), len(raw), 1) + raw + b"\0" * (-len(raw) % 4)
+    return struct.pack(">4sBBH", b"DEVC", GPMF_NESTED, 4, len(body) // 4) + body
+
+
+def _ascii(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("ascii", "replace").strip()
 
 
 def add_udta_boxes(path: Path, items: dict[bytes, bytes]) -> None:

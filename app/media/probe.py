@@ -10,8 +10,8 @@
 
 Camera fields are None when the file does not carry them. They come from the container
 metadata FFmpeg exposes (`make`, `model`, `firmware`, Apple's `com.apple.quicktime.*`), from
-GoPro's `udta` boxes (`FIRM`, `CAME`, read directly: `mp4_boxes.py`), and "GoPro" as make when
-a stream's handler is GoPro's ("GoPro AVC", "GoPro MET"). Synchronous; raises MediaReadError
+GoPro's `udta` boxes (`FIRM`, and `MINF`/`FMWR` inside `GPMF`, read directly: `mp4_boxes.py`),
+and "GoPro" as make when a stream's handler is GoPro's ("GoPro AVC", "GoPro MET"). Synchronous; raises MediaReadError
 when the file cannot be read as media.
 """
 
@@ -124,12 +124,12 @@ def _camera(path: Path, meta: dict[str, str], container: av.container.InputConta
     boxes = read_udta_strings(path) if container.format.name.startswith("mov") else {}
     make = _first(meta, MAKE_KEYS)
     handlers = [s.metadata.get("handler_name", "") for s in container.streams]
-    if make is None and any(h.strip().startswith("GoPro") for h in handlers):
+    if make is None and (any(h.strip().startswith("GoPro") for h in handlers) or "MINF" in boxes):
         make = "GoPro"
     return {
         "make": make,
-        "model": _first(meta, MODEL_KEYS) or boxes.get("CAME"),
-        "firmware": boxes.get("FIRM") or _first(meta, FIRMWARE_KEYS),
+        "model": boxes.get("MINF") or _first(meta, MODEL_KEYS),
+        "firmware": boxes.get("FIRM") or boxes.get("FMWR") or _first(meta, FIRMWARE_KEYS),
     }
 
 

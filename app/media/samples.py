@@ -10,8 +10,9 @@ Camera metadata PyAV can write (and what `probe.py` reads back):
 - container `creation_time` (mvhd) and stream `handler_name` (hdlr, "GoPro AVC" on real GoPros);
 - `make`, `model`, `firmware`: FFmpeg's MP4 muxer drops unknown keys, so with `gopro_tags=True`
   the clip is written with `movflags=use_metadata_tags` (an Apple `meta/keys` box FFmpeg reads
-  back under the same names) and a real GoPro `udta/FIRM` box is added after muxing
-  (`mp4_boxes.add_udta_boxes`), the place GoPro cameras keep their firmware string.
+  back under the same names) and, after muxing, GoPro's own `udta` boxes are added
+  (`mp4_boxes.add_udta_boxes`): `FIRM` (firmware) and `GPMF` with the model (`MINF`), where a
+  real GoPro keeps them (not with `faststart`, whose moov is not the last box).
 - a data track: with `data_track=True` a QuickTime timecode (`tmcd`) track is written, as GoPro
   clips carry one beside their `gpmd` telemetry track (PyAV cannot mux `gpmd` itself).
 """
@@ -29,7 +30,7 @@ import av
 import cv2
 import numpy as np
 
-from app.media.mp4_boxes import add_udta_boxes
+from app.media.mp4_boxes import add_udta_boxes, gpmf_block
 from app.media.qr_art import LOOKS, QrLook, paste, qr_card
 
 AUDIO_RATE = 48_000
@@ -114,7 +115,8 @@ def write_clip(path: Path, spec: ClipSpec = ClipSpec(), **changes: object) -> Pa
     finally:
         container.close()
     if spec.gopro_tags and not spec.faststart:
-        add_udta_boxes(path, {b"FIRM": spec.firmware.encode("ascii")})
+        gpmf = gpmf_block({b"DVNM": "Global Settings", b"FMWR": spec.firmware, b"MINF": spec.camera_model})
+        add_udta_boxes(path, {b"FIRM": spec.firmware.encode("ascii"), b"GPMF": gpmf})
     return path
 
 

@@ -43,3 +43,12 @@ def test_not_a_media_file_raises(tmp_path: Path) -> None:
     junk.write_text("shopping list")
     with pytest.raises(MediaReadError):
         probe(junk)
+
+
+def test_model_and_firmware_read_from_gopro_gpmf_udta_box(tmp_path: Path) -> None:
+    from app.media.mp4_boxes import gpmf_block
+
+    clip = write_clip(tmp_path / "GX010032.MP4", duration_s=0.5)
+    add_udta_boxes(clip, {b"GPMF": gpmf_block({b"DVNM": "Global Settings", b"MINF": "HERO12 Black",
+                                                b"FMWR": "H23.01.02.32.00", b"CASN": "C3501324500000"})})
+    assert probe(clip)["camera"] == {"make": "GoPro", "model": "HERO12 Black", "firmware": "H23.01.02.32.00"}
