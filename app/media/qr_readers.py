@@ -12,6 +12,7 @@ worth the slow fallbacks.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import cv2
@@ -65,15 +66,15 @@ def _undo_zbar_charset_guess(text: str) -> str:
     return text
 
 
-_opencv_detector: cv2.QRCodeDetector | None = None
+_opencv_local = threading.local()  # a QRCodeDetector keeps state: one per thread (steps run in a pool)
 
 
 def read_opencv(gray: np.ndarray) -> list[str]:
-    global _opencv_detector
-    if _opencv_detector is None:
-        _opencv_detector = cv2.QRCodeDetector()
+    detector = getattr(_opencv_local, "detector", None)
+    if detector is None:
+        detector = _opencv_local.detector = cv2.QRCodeDetector()
     try:
-        ok, texts, _, _ = _opencv_detector.detectAndDecodeMulti(gray)
+        ok, texts, _, _ = detector.detectAndDecodeMulti(gray)
     except cv2.error as exc:
         log.debug("OpenCV QR failed: %s", exc)
         return []

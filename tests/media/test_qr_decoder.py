@@ -169,3 +169,13 @@ def test_faststart_clip_cut_before_its_frames_raises_media_read_error(clip_dir: 
     cut.write_bytes(data[: mdat + 64])  # the index says 90 frames; none of their bytes are there
     with pytest.raises(MediaReadError):
         find_passenger_code(cut)
+
+
+def test_clips_decoded_in_parallel_threads_each_get_their_own_passenger(clip_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    clips = {write_clip(clip_dir / f"parallel_{i}.mp4", SMALL, duration_s=1.0, qr_text=text, seed=i): name
+             for i, (text, name) in enumerate([(ANA, "Ana Silva"), (BEN, "Benoît Müller")] * 2)}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = dict(zip(clips, pool.map(lambda c: find_passenger_code(c, fallbacks="all"), clips)))
+    assert {clip: f.passenger.passenger_name for clip, f in found.items() if f} == clips
