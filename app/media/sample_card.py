@@ -12,7 +12,9 @@ Layout (file modified times increase in this order, one minute apart by default)
     DCIM/100GOPRO/GOPR0006.JPG   a photo after the jump               -> passenger 2
     ...
 
-Every clip has the same encoder setup and an AAC track (a jump's clips join by remux). QR clips
+Every clip has the same encoder setup, an AAC track, GoPro's camera metadata (model, firmware,
+creation time = its modified time) and a timecode data track (a jump's clips join by remux,
+the data track dropped). QR clips
 are short (2 s), jump clips longer (4 s), so a size threshold between
 `SampleCard.largest_qr_clip` and `SampleCard.smallest_jump_clip` separates them as
 "small files first" expects. The returned `SampleCard` says which file belongs to whom, and
@@ -155,7 +157,10 @@ def write_sample_card(root: Path, *, passengers: tuple[tuple[str, str], ...] = D
     (root / CARD_FOLDER).mkdir(parents=True, exist_ok=True)
     # One camera, one setting: every clip has the same encoder setup and an AAC track, so a jump's
     # clips join by remux as a real GoPro's do. QR clips are shorter (2 s) than jump clips (4 s).
-    base = ClipSpec(width=width, height=height, duration_s=2.0, gop_s=0.5, audio=True)
+    # GoPro's metadata (udta FIRM/GPMF, "GoPro AVC" handler) and a timecode data track, which the
+    # render must drop.
+    base = ClipSpec(width=width, height=height, duration_s=2.0, gop_s=0.5, audio=True, gopro_tags=True,
+                    data_track=True)
     card = SampleCard(root=root)
     writer = _CardWriter(root, base, start, step, card)
     if with_unassigned:

@@ -55,7 +55,7 @@ class ClipSpec:
     height: int = 240
     fps: int = 30
     duration_s: float = 2.0
-    gop_s: float = 0.5  # one keyframe every gop_s seconds (GoPros use about 0.5 s)
+    gop_s: float = 0.5  # one keyframe every gop_s seconds (a short GOP, as action cameras use)
     b_frames: int = 2
     codec: str = "libx264"  # "libx265" for HEVC; "mpeg4" gives streams that differ from H.264 ones
     crf: int = 23

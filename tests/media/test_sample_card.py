@@ -75,3 +75,13 @@ def test_each_passengers_clips_join_by_remux(card: SampleCard, tmp_path: Path) -
         assert result.method == "remux"
         expected = sum(probe(clip)["duration_s"] for clip in clips)
         assert probe(result.output)["duration_s"] == pytest.approx(expected, abs=0.07)
+
+
+def test_card_clips_carry_camera_metadata_and_their_time(card: SampleCard) -> None:
+    from app.media.probe import probe
+
+    clip = next(f for f in card.files if f.kind == "jump_clip")
+    info = probe(card.root / clip.path)
+    assert info["camera"] == {"make": "GoPro", "model": "HERO9 Black", "firmware": "HD9.01.01.60.00"}
+    assert info["creation_time"] == clip.modified.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert info["data_streams"] == ["tmcd"] and info["audio"] is not None
