@@ -38,3 +38,28 @@ def test_sqlite_runs_with_wal_and_foreign_keys(sqlite_url):
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
     engine.dispose()
+
+
+async def test_reads_do_not_wait_for_a_writer_on_sqlite(sqlite_url):
+    import time
+
+    from app.db.engine import Database
+    from app.db.models import PipelineExecution
+
+    db = Database(sqlite_url)
+    upgrade(db.engine)
+    with db.session() as session:
+        session.add(PipelineExecution(pipeline="p"))
+    writer = db.sessions()
+    writer.add(PipelineExecution(pipeline="q"))
+    writer.flush()  # holds SQLite's write lock until commit
+    try:
+        started = time.monotonic()
+        count = await db.read(lambda s: s.query(PipelineExecution).count())
+        waited = time.monotonic() - started
+    finally:
+        writer.rollback()
+        writer.close()
+    assert count == 1  # the uncommitted row is not seen
+    assert waited < 2, f"a read waited {waited:.1f} s behind a writer"
+    db.close()

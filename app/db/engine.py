@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+READ_ONLY = "ingest_read_only"  # execution option of the read-only sessions
 
 
 class DatabaseError(RuntimeError):
@@ -39,7 +40,7 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if backend == "postgresql":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -47,11 +48,13 @@ def make_engine(url: str) -> Engine:
                         "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
 
 
-def _sqlite_begin_immediate(connection) -> None:
+def _sqlite_begin(connection) -> None:
     # A deferred transaction that reads, then writes, fails at once with "database is locked"
     # when another connection wrote in between (WAL snapshot); taking the write lock at BEGIN
-    # makes it wait its turn (busy_timeout) instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # makes it wait its turn (busy_timeout) instead. Read-only sessions (Database.read) never
+    # write, so they begin deferred and never queue behind the workers.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -72,6 +75,7 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="db")
 
     @property
@@ -98,6 +102,19 @@ class Database:
         def call() -> T:
             with self.session() as session:
                 return fn(session)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn(session)` on a database thread in a read-only transaction (rolled back):
+        for lists and views, which must not wait behind the workers' writes."""
+
+        def call() -> T:
+            with self.read_sessions() as session:
+                try:
+                    return fn(session)
+                finally:
+                    session.rollback()
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 

@@ -154,7 +154,7 @@ class PipelineEngine:
 
     async def list_executions(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest executions with their steps: the `pipeline:list` answer."""
-        return await self.db.run(lambda s: list_executions(s, limit))
+        return await self.db.read(lambda s: list_executions(s, limit))
 
 
 def list_executions(session: Session, limit: int = 50) -> list[dict[str, Any]]:
