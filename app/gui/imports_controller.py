@@ -25,7 +25,7 @@ from app.gui.views.step_details import StepDetailsPanel
 log = logging.getLogger(__name__)
 
 # Events arrive in bursts (a card with 200 files); one database read per execution per burst.
-SYNC_DELAY_S = 0.25
+SYNC_DELAY_S = 0.3
 THUMBNAIL_SIZE = (144, 88)
 
 
@@ -61,6 +61,7 @@ class ImportsController(QObject):
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._selected: Node | None = None
+        self._closed = False
         model.thumbnail_wanted.connect(self._want_thumbnail)
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -81,6 +82,7 @@ class ImportsController(QObject):
         return task
 
     async def close(self) -> None:
+        self._closed = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         for task in list(self._tasks):
@@ -117,16 +119,17 @@ class ImportsController(QObject):
 
     async def _flush(self) -> None:
         try:
-            while self._dirty:
-                execution_ids, self._dirty = sorted(self._dirty), set()
-                for execution_id in execution_ids:
-                    snapshot = await self._db().run(lambda session, eid=execution_id: load_execution(session, eid))
-                    if snapshot is not None:
-                        self.model.merge_snapshot(snapshot)
-                        self.detectors.set_card_label(execution_id, snapshot.execution.card_label)
-                await self._refresh_details(execution_ids)
+            execution_ids, self._dirty = sorted(self._dirty), set()
+            for execution_id in execution_ids:
+                snapshot = await self._db().run(lambda session, eid=execution_id: load_execution(session, eid))
+                if snapshot is not None:
+                    self.model.merge_snapshot(snapshot)
+                    self.detectors.set_card_label(execution_id, snapshot.execution.card_label)
+            await self._refresh_details(execution_ids)
         finally:
             self._flush_handle = None
+            if self._dirty and not self._closed:  # more happened meanwhile: read again after a pause
+                self._flush_handle = asyncio.get_running_loop().call_later(SYNC_DELAY_S, self._start_flush)
 
     async def load_recent(self, limit: int = 50) -> None:
         snapshots = await self._db().run(lambda session: load_recent(session, limit))

@@ -108,7 +108,7 @@ class StepDetails:
     depends_on: tuple[str, ...] = field(default=())
 
 
-def _execution_row(execution: PipelineExecution) -> ExecutionRow:
+def _execution_row(execution: Any) -> ExecutionRow:
     return ExecutionRow(
         id=execution.id,
         card_id=execution.card_id or "",
@@ -138,7 +138,7 @@ def _passenger_extra(payload: dict[str, Any] | None) -> tuple[tuple[str, str], .
     return tuple((name, str(payload[name])) for name in SHOWN_PASSENGER_FIELDS if payload.get(name))
 
 
-def _step_row(step: PipelineStep, jump_id: int | None) -> StepRow:
+def _step_row(step: Any, jump_id: int | None) -> StepRow:
     return StepRow(
         id=step.id, execution_id=step.execution_id, name=step.name, key=step.key or "", state=step.state,
         attempt=step.attempt or 0, progress_done=step.progress_done or 0, progress_total=step.progress_total or 0,
@@ -146,7 +146,7 @@ def _step_row(step: PipelineStep, jump_id: int | None) -> StepRow:
     )
 
 
-def step_jump(step: PipelineStep, jump_ids: set[int], jump_of_path: dict[str, int]) -> int | None:
+def step_jump(step: Any, jump_ids: set[int], jump_of_path: dict[str, int]) -> int | None:
     """Which passenger a step works for: named in its params, or its key is a jump id or one of
     that jump's files. Card-wide steps (listing, filtering, assigning, cleanup) answer None."""
     params = step.params or {}
@@ -167,16 +167,31 @@ def step_jump(step: PipelineStep, jump_ids: set[int], jump_of_path: dict[str, in
     return jump_of_path.get(key)
 
 
+# Plain column reads, not ORM objects: this runs several times a second during an import and
+# every millisecond of Python on a database thread is a millisecond the GIL is not the window's.
+_EXECUTION_COLUMNS = [getattr(PipelineExecution, name) for name in (
+    "id", "card_id", "card_label", "detector_id", "state", "files_total", "files_new", "created_at", "finished_at",
+    "error")]
+_JUMP_COLUMNS = [getattr(Jump, name) for name in (
+    "id", "unassigned", "passenger_name", "booking_id", "qr_frame_path", "output_dir", "video_path", "duration_s",
+    "passenger")]
+_FILE_COLUMNS = [getattr(ExecutionFile, name) for name in (
+    "id", "jump_id", "path", "kind", "media", "size", "state", "stored_path", "modified")]
+_STEP_COLUMNS = [getattr(PipelineStep, name) for name in (
+    "id", "execution_id", "name", "key", "state", "attempt", "progress_done", "progress_total", "started_at",
+    "finished_at", "error", "params")]
+
+
 def load_execution(session: Session, execution_id: int) -> ExecutionSnapshot | None:
-    execution = session.get(PipelineExecution, execution_id)
+    execution = session.execute(select(*_EXECUTION_COLUMNS).where(PipelineExecution.id == execution_id)).first()
     if execution is None:
         return None
-    jumps = session.scalars(select(Jump).where(Jump.execution_id == execution_id).order_by(Jump.id)).all()
-    files = session.scalars(
-        select(ExecutionFile).where(ExecutionFile.execution_id == execution_id).order_by(ExecutionFile.modified)
+    jumps = session.execute(select(*_JUMP_COLUMNS).where(Jump.execution_id == execution_id).order_by(Jump.id)).all()
+    files = session.execute(
+        select(*_FILE_COLUMNS).where(ExecutionFile.execution_id == execution_id).order_by(ExecutionFile.modified)
     ).all()
-    steps = session.scalars(
-        select(PipelineStep).where(PipelineStep.execution_id == execution_id).order_by(PipelineStep.id)
+    steps = session.execute(
+        select(*_STEP_COLUMNS).where(PipelineStep.execution_id == execution_id).order_by(PipelineStep.id)
     ).all()
 
     jump_ids = {jump.id for jump in jumps}

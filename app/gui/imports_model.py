@@ -72,6 +72,16 @@ STATE_COLOURS = {
 }
 
 _uids = itertools.count(1)
+_fonts: dict[tuple[bool, bool], QFont] = {}
+
+
+def _font(bold: bool = False, italic: bool = False) -> QFont:
+    if (bold, italic) not in _fonts:  # made on first use: a QFont wants the QApplication
+        font = QFont()
+        font.setBold(bold)
+        font.setItalic(italic)
+        _fonts[(bold, italic)] = font
+    return _fonts[(bold, italic)]
 
 
 @dataclass(eq=False)
@@ -83,6 +93,8 @@ class Node:
     children: list[Node] = field(default_factory=list)
     uid: int = field(default_factory=lambda: next(_uids))
     duration_ms: int | None = None  # from pipeline:step_completed, until the database says more
+    # What data() answered, by (column, role): a repaint asks thousands of times, a change clears it.
+    cache: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     def sort_key(self) -> tuple:
         if self.kind is Kind.EXECUTION:
@@ -180,7 +192,14 @@ class ImportsModel(QAbstractItemModel):
         node = self.node_at(index)
         if node is None:
             return None
-        column = Column(index.column())
+        key = (index.column(), role)
+        try:
+            return node.cache[key]
+        except KeyError:
+            value = node.cache[key] = self._data(node, Column(index.column()), role)
+            return value
+
+    def _data(self, node: Node, column: Column, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(node, column)
         if role == Qt.ItemDataRole.DecorationRole:
@@ -291,13 +310,9 @@ class ImportsModel(QAbstractItemModel):
 
     def _font(self, node: Node) -> QFont | None:
         if node.kind is Kind.EXECUTION or (node.kind is Kind.JUMP and not node.row.unassigned):
-            font = QFont()
-            font.setBold(True)
-            return font
+            return _font(bold=True)
         if node.kind is Kind.JUMP and node.row.unassigned:
-            font = QFont()
-            font.setItalic(True)
-            return font
+            return _font(italic=True)
         return None
 
     def _tooltip(self, node: Node) -> str | None:
@@ -368,6 +383,7 @@ class ImportsModel(QAbstractItemModel):
         parent.children.insert(position, node)
         self._register(node)
         self.endInsertRows()
+        self._changed_with_ancestors(parent)  # counts and states above it changed
 
     def _register(self, node: Node) -> None:
         self._by_uid[node.uid] = node
@@ -391,6 +407,7 @@ class ImportsModel(QAbstractItemModel):
         self._unregister(node)
         node.parent = None
         self.endRemoveRows()
+        self._changed_with_ancestors(parent)
 
     def _move(self, node: Node, new_parent: Node) -> None:
         """Give a row a new parent (a step learns which passenger it works for)."""
@@ -409,8 +426,11 @@ class ImportsModel(QAbstractItemModel):
         new_parent.children.insert(target_row, node)
         node.parent = new_parent
         self.endMoveRows()
+        self._changed_with_ancestors(old_parent)
+        self._changed_with_ancestors(new_parent)
 
     def _changed(self, node: Node, first: Column = Column.NAME, last: Column = Column.TIME) -> None:
+        node.cache.clear()
         self.dataChanged.emit(self._index(node, first), self._index(node, last))
 
     def _changed_with_ancestors(self, node: Node) -> None:
@@ -479,14 +499,12 @@ class ImportsModel(QAbstractItemModel):
         if node is None:
             node = Node(Kind.STEP, row.id, row)
             self._insert(parent, node)
-            self._changed_with_ancestors(parent)
             return node
         if node.parent is not parent:
-            old_parent = node.parent
             self._move(node, parent)
-            self._changed_with_ancestors(old_parent)
-        if row.finished_at is not None or row.state not in FINAL_STATES:
+        if node.duration_ms is not None and (row.finished_at is not None or row.state not in FINAL_STATES):
             node.duration_ms = None  # the database's times are the better answer now
+            self._changed(node)
         self._set_row(node, row)
         return node
 
@@ -495,7 +513,6 @@ class ImportsModel(QAbstractItemModel):
         if node is None:
             node = Node(Kind.CLIP, row.id, row)
             self._insert(jump, node)
-            self._changed(jump)
         else:
             if node.parent is not jump:
                 self._move(node, jump)
@@ -536,9 +553,8 @@ class ImportsModel(QAbstractItemModel):
             changes: dict[str, Any] = {"state": str(data.get("status") or "succeeded"), "finished_at": when}
             if isinstance(progress, dict) and isinstance(progress.get("total"), int) and progress["total"] > 0:
                 changes.update(progress_done=int(progress.get("done") or 0), progress_total=progress["total"])
-            node = self._update_step(data.get("step_id"), **changes)
-            if node is not None and isinstance(data.get("duration_ms"), int):
-                node.duration_ms = data["duration_ms"]
+            duration = data.get("duration_ms")
+            self._update_step(data.get("step_id"), duration_ms=duration if isinstance(duration, int) else None, **changes)
         elif kind == "pipeline:failed":
             self._update_step(data.get("step_id"), state="failed", error=str(data.get("error") or ""), finished_at=when)
             self._update_execution(execution, state="failed", error=str(data.get("error") or ""), finished_at=when)
@@ -551,10 +567,12 @@ class ImportsModel(QAbstractItemModel):
         self.activity_changed.emit()
         return execution_id
 
-    def _update_step(self, step_id: Any, **changes: Any) -> Node | None:
+    def _update_step(self, step_id: Any, duration_ms: int | None = None, **changes: Any) -> Node | None:
         node = self.node(Kind.STEP, step_id) if isinstance(step_id, int) else None
         if node is None:
             return None  # a step the tree has not seen yet: the snapshot brings it
+        if duration_ms is not None:
+            node.duration_ms = duration_ms  # before the row changes: the repaint reads it
         if changes.get("state") == "running" and node.row.state != "running":
             # Every claim of a step is a new attempt (a woken step goes on with its own); the
             # database read that follows has the last word.

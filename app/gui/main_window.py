@@ -14,6 +14,7 @@ from app.events import Event
 from app.gui.activity import ActivityNotifier
 from app.gui.detectors_state import DetectorsState
 from app.gui.event_bridge import EventBridge
+from app.gui.garbage import GuiThreadCollector
 from app.gui.imports_controller import ImportsController
 from app.gui.imports_model import ImportsModel
 from app.gui.lag_monitor import LagMonitor
@@ -35,6 +36,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("app"))
         self.resize(1440, 860)
         self.lag = LagMonitor()
+        self.collector = GuiThreadCollector(parent=self)
 
         self.model = ImportsModel(self)
         self.detectors = DetectorsState(parent=self)
@@ -110,8 +112,10 @@ class MainWindow(QMainWindow):
         self._clock.start()
         self.lag.start()
         await self.controller.load_recent()
+        self.collector.start()
 
     async def shutdown(self) -> None:
+        self.collector.stop()
         self._clock.stop()
         self.bridge.close()
         self.activity.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,7 @@ def test_the_desk_window_during_a_real_import(run_async, station_settings, tmp_p
                                       "Desk left reader", tmp_path / "detector.log")
             # Measured from here: starting the Detector's process is the test's doing, not the station's.
             window.lag.reset()
+            measured_from = time.monotonic()
             stalls = StallWatch()
             stalls.start()
             try:
@@ -102,6 +104,8 @@ def test_the_desk_window_during_a_real_import(run_async, station_settings, tmp_p
                 lag_during_import = window.lag.max_ms
                 stalls.stop()
                 samples = len(window.lag.samples)
+                spread = (window.lag.percentile_ms(0.5), window.lag.percentile_ms(0.95), window.lag.percentile_ms(0.99))
+                measured_s = time.monotonic() - measured_from
                 state_index = render.siblingAtColumn(Column.STATE)
                 assert QColor(state_index.data(Qt.ItemDataRole.ForegroundRole)) == RED
                 assert QColor(render.data(Qt.ItemDataRole.ForegroundRole)) == RED
@@ -154,10 +158,13 @@ def test_the_desk_window_during_a_real_import(run_async, station_settings, tmp_p
                 assert Path(chloe_row.output_dir).name == "BK-2026-1099 Chloé Martin"
             finally:
                 stop_process(detector)
-            return {"lag_ms": lag_during_import, "samples": samples, "stalls": stalls.report()}
+            return {"lag_ms": lag_during_import, "samples": samples, "stalls": stalls.report(), "spread": spread,
+                    "seconds": measured_s}
 
     figures = run_async(scenario(), timeout=240)
     with capsys.disabled():
-        print(f"\nevent-loop lag during the import (500 MB upload + QR decodes): worst {figures['lag_ms']:.1f} ms "
+        p50, p95, p99 = figures["spread"]
+        print(f"\nevent-loop lag during the import (500 MB upload + QR decodes, {figures['seconds']:.1f} s): "
+              f"worst {figures['lag_ms']:.1f} ms, p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms "
               f"over {figures['samples']} samples (limit {LAG_LIMIT_MS} ms)", file=sys.stderr)
     assert figures["lag_ms"] < LAG_LIMIT_MS, "what held the loop:\n" + figures["stalls"]
