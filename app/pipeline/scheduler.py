@@ -452,8 +452,10 @@ def finish(session: Session, outcomes: Sequence[Outcome], report: Report) -> Non
             report.delayed.append((outcome.step_id, outcome.attempt + 1, due))
         elif status == StepStatus.WAITING:
             again = bool(row.wake_requested)
+            # A run that ended in `wait` finished: only unfinished deliveries count toward the
+            # dead-letter limit, however often a step is woken.
             values.update(state=StepState.QUEUED.value if again else StepState.WAITING.value,
-                          wake_requested=False, worker_id=None, error=None)
+                          wake_requested=False, worker_id=None, error=None, deliveries=0)
             if again:
                 values["queued_at"] = now
                 report.queued.append((outcome.step_id, outcome.attempt))

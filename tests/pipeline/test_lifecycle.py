@@ -42,6 +42,23 @@ async def test_a_waiting_step_holds_no_worker_and_runs_again_when_woken(harness:
     assert _journal(harness) == ["t_record:after:1"]
 
 
+async def test_a_step_woken_many_times_is_never_dead_lettered(harness: Harness):
+    # A fetch step is woken once per file that arrives: a card of 20 clips wakes it 20 times.
+    execution_id = await harness.start(waiting_pipeline(harness.tmp))
+    max_deliveries = harness.engine.pool.options.max_deliveries
+    for _ in range(max_deliveries + 3):
+        assert await harness.wait_state(execution_id, "waiting") == "waiting"
+        await harness.engine.wake(execution_id, "t_wait_file")
+        await harness.wait_for(lambda: _step_state_is(harness, execution_id, "waiting"), what="back to waiting")
+    (harness.tmp / "arrived").write_text("the file")
+    await harness.engine.wake(execution_id, "t_wait_file")
+    assert await harness.wait_state(execution_id, "succeeded", "failed") == "succeeded"
+
+
+async def _step_state_is(harness: Harness, execution_id: int, state: str) -> bool:
+    return (await harness.steps(execution_id))["t_wait_file"].state == state
+
+
 def retry_pipeline(tmp) -> str:
     journal = str(tmp / "journal.txt")
     PipelineDefinition("t_retry", steps=[
