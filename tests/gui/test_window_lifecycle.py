@@ -91,11 +91,18 @@ def test_settings_are_validated_saved_and_restart_keys_named(run_async, station_
             assert new_token != old_token and len(new_token) >= 16
             dialog.port.setValue(9911)
             dialog.qr_window.setValue(7.5)
+            old_library = station_settings.library
+            dialog.library.setText(str(old_library.parent / "elsewhere"))
             save.click()
             assert dialog.isVisible(), "stays open to say a restart is needed"
-            assert dialog.notice.text() == "Saved. Restart the station for the new port to take effect."
+            assert dialog.notice.text() == ("Saved. Restart the station for the new library folder and port "
+                                            "to take effect.")
             stored = tomllib.loads(station_settings.config_file.read_text())
             assert stored["port"] == 9911 and stored["token"] == new_token and stored["qr_window_s"] == 7.5
+            assert stored["library"] == str(old_library.parent / "elsewhere")
+            # What is safe applies now; the rest waits for the restart.
+            assert window.station.settings.qr_window_s == 7.5 and window.station.settings.token == new_token
+            assert window.station.settings.library == old_library and window.station.settings.port == 0
             dialog.buttons.buttons()[0].click()  # Close
             await wait_until(lambda: window.settings_dialog is None, what="dialog closed")
             assert new_token in window.status.token.text()

@@ -3,6 +3,7 @@ Checked as typed; saved to the config file; says which changes need a restart.""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,12 @@ from PySide6.QtWidgets import (
 
 from app.config import ConfigError, Settings, new_token, save_settings
 
-RESTART_NAMES = {"host": "listen address", "port": "port", "db_url": "database URL",
+RESTART_NAMES = {"library": "library folder", "host": "listen address", "port": "port", "db_url": "database URL",
                  "redis_url": "Redis URL", "workers": "workers"}
 MB = 1_000_000
+# The import logic keeps the library it started with (uploads are staged inside it), so a new
+# library must not take effect halfway through an import: it waits for a restart as well.
+LIVE_UNSAFE = frozenset({"library"})
 
 
 def check_db_url(text: str) -> str | None:
@@ -182,13 +186,21 @@ class SettingsDialog(QDialog):
         if not changes:
             self.accept()
             return
+        # Saved on a copy, then only what is safe to change while running is applied to the live
+        # settings: the rest waits for the restart the dialog asks for.
+        saved = dataclasses.replace(self.settings)
         try:
-            self.restart_needed = save_settings(self.settings, changes)
+            restart = save_settings(saved, changes)
         except (ConfigError, OSError) as exc:
             self.problem.setText(f"Not saved: {exc}")
             return
+        self.restart_needed = sorted(set(restart) | (LIVE_UNSAFE & changes.keys()))
+        for key in changes:
+            if key not in self.restart_needed:
+                setattr(self.settings, key, getattr(saved, key))
         if self.restart_needed:
-            names = ", ".join(RESTART_NAMES.get(key, key) for key in self.restart_needed)
+            words = [RESTART_NAMES.get(key, key) for key in self.restart_needed]
+            names = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
             self.notice.setText(f"Saved. Restart the station for the new {names} to take effect.")
             self.buttons.clear()
             self.buttons.addButton(QDialogButtonBox.StandardButton.Close).clicked.connect(self.accept)
