@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
 
 from app.config import Settings
 from app.console import ConsoleView
+from app.shutdown import stop_on_signals
 from app.station import StartupError, Station
 from app.version import __version__
 
@@ -32,13 +31,7 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
     )
     view = ConsoleView(sys.stdout)
     unsubscribe = station.bus.subscribe(view.show)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows
-            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
+    stop = stop_on_signals()
     try:
         await stop.wait()
         print("stopping…", flush=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +33,7 @@ def run_detector(args: argparse.Namespace, _settings: object) -> int:
     from app.detector.agent import DetectorAgent, StationRefused  # noqa: PLC0415
     from app.detector.sources import SingleCard, WatchedRoot  # noqa: PLC0415
     from app.logging_setup import setup_logging  # noqa: PLC0415
+    from app.shutdown import stop_on_signals  # noqa: PLC0415
 
     setup_logging(str(args.log_level).upper(), None, console=True)
     if args.card_id and not args.card:
@@ -53,13 +53,7 @@ def run_detector(args: argparse.Namespace, _settings: object) -> int:
         return EXIT_REFUSED
 
     async def main() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(signum, stop.set)
-            except (NotImplementedError, RuntimeError):  # Windows
-                signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
+        stop = stop_on_signals()
         try:
             await agent.run(stop)
         except StationRefused as exc:

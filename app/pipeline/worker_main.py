@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 import redis
@@ -25,6 +24,7 @@ from app.db.migrate import current_revision, head_revision
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.registry import known_steps
 from app.pipeline.worker import WorkerOptions
+from app.shutdown import stop_on_signals
 from app.worker_id import new_worker_id
 
 log = logging.getLogger(__name__)
@@ -102,12 +102,7 @@ async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -
     print(f"worker {worker_id} running {concurrency} step(s) at once; database: {db.describe()}; "
           f"redis: {describe_url(url)}; steps known: {len(steps)}", flush=True)
 
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows
-            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
+    stop = stop_on_signals()
     try:
         await stop.wait()
         print(f"worker {worker_id} stopping…", flush=True)
