@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.net.conftest import TOKEN, connected_detector, eventually, files_outside, hello, recv_json, url
+from tests.net.conftest import TOKEN, connected_detector, eventually, files_outside, recv_json, url
 
 CARD_FILE = "DCIM/100GOPRO/GX010231.MP4"
 # Orchestrator calls that change state (begin_upload only asks whether a request is open).

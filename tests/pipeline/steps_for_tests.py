@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from app.pipeline.base import BaseStep, NewStep, Retry, StepContext, StepResult, children_of
+from app.pipeline.base import BaseStep, NewStep, Retry, StepContext, StepResult
 from app.pipeline.registry import PipelineDefinition, register
 
 
