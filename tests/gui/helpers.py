@@ -39,7 +39,7 @@ def add_card_import(session, *, label: str = "GOPRO-ANA", card_id: str = "3A1F-7
     """An execution with card-wide steps, one jump per passenger (with its steps) and, if asked,
     an unassigned group of clips. Returns the ids."""
     now = datetime.now(timezone.utc)
-    execution = PipelineExecution(pipeline="import", state="running", detector_id=detector_id, card_id=card_id,
+    execution = PipelineExecution(pipeline="card_import", state="running", detector_id=detector_id, card_id=card_id,
                                   card_label=label, files_total=10, files_new=6)
     session.add(execution)
     session.flush()
@@ -66,6 +66,10 @@ def add_card_import(session, *, label: str = "GOPRO-ANA", card_id: str = "3A1F-7
             session.add(step)
             session.flush()
             ids["steps"][(name, passenger)] = step.id
+    cleanup = PipelineStep(execution_id=execution.id, name="cleanup", state="pending")
+    session.add(cleanup)
+    session.flush()
+    ids["steps"]["cleanup"] = cleanup.id
     if unassigned_clips:
         group = Jump(execution_id=execution.id, card_id=card_id, unassigned=True,
                      output_dir=f"{library}/2026-11-23/_unassigned/{card_id}")

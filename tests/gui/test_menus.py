@@ -9,7 +9,7 @@ from PySide6.QtCore import QUrl
 from app.db.models import Jump, PipelineExecution
 from app.gui.imports_model import Column, Kind
 from tests.gui.conftest import wait_until
-from tests.gui.helpers import add_card_import, open_window
+from tests.gui.helpers import add_card_import, open_window, set_step
 
 
 def _actions(window, kind: Kind, node_id: int) -> dict:
@@ -69,4 +69,29 @@ def test_open_folder_and_play_video_hand_the_files_to_the_desktop(run_async, sta
             await window.controller.idle()
             # The folder holding all of the card's passengers (here the day's folder).
             assert window.opened_urls[-1] == QUrl.fromLocalFile(str(folder.parent))
+    run_async(scenario())
+
+
+def test_retry_failed_steps_of_an_import_reruns_them_on_the_workers(run_async, station_settings):
+    async def scenario() -> None:
+        async with open_window(station_settings) as window:
+            station = window.station
+
+            def with_failed_cleanup(session):
+                ids = add_card_import(session)
+                set_step(session, ids["steps"]["cleanup"], state="failed", attempt=1, error="staging folder busy")
+                session.get(PipelineExecution, ids["execution"]).state = "failed"
+                return ids
+            ids = await station.db.run(with_failed_cleanup)
+            cleanup = ids["steps"]["cleanup"]
+            await window.controller.load_recent()
+            state = window.model.index_of(Kind.STEP, cleanup, Column.STATE)
+            assert state.data() == "failed"
+            actions = _actions(window, Kind.EXECUTION, ids["execution"])
+            assert actions["Retry failed steps"].isEnabled()
+            actions["Retry failed steps"].trigger()
+            # The station's own worker runs the real cleanup step again; the row follows live.
+            await wait_until(lambda: window.model.index_of(Kind.STEP, cleanup, Column.STATE).data() == "done",
+                             timeout=20, what="the retried step done")
+            assert window.model.index_of(Kind.STEP, cleanup, Column.INFO).data() == "attempt 2"
     run_async(scenario())
