@@ -61,8 +61,11 @@ def make_card(root: Path, card_id: str, *, big_clip_bytes: int = 0,
 def start_detector(port: int, token: str, card: DeskCard, detector_id: str, name: str, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INGEST_", "QT_"))}
     env["PYTHONPATH"] = str(REPO)
+    # On the LAN a Detector is its own small computer; here it shares this machine's cores, so it
+    # runs at a lower priority and its hashing and reading do not pass for the station's own lag.
+    nice = ["nice", "-n", "10"] if shutil.which("nice") else []
     return subprocess.Popen(
-        [sys.executable, "-m", "app", "detector", "--station", f"ws://127.0.0.1:{port}", f"--token={token}",  # a token may start with "-"
+        [*nice, sys.executable, "-m", "app", "detector", "--station", f"ws://127.0.0.1:{port}", f"--token={token}",  # a token may start with "-"
          "--card", str(card.card.root), "--card-id", card.card_id, "--detector-id", detector_id, "--name", name],
         stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
     )
