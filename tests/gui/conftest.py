@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,6 @@ import qasync
 
 from app.config import Settings, load_settings
 from app.gui.main import make_application
-
-pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
@@ -38,19 +35,3 @@ def run_async(qapp) -> Callable[[Coroutine[Any, Any, Any], float], Any]:
 @pytest.fixture
 def station_settings(tmp_path: Path) -> Settings:
     return load_settings({"data_dir": str(tmp_path / "data"), "host": "127.0.0.1", "port": 0}, environ={})
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
-    """Poll on the running loop (never a nested Qt loop) until `predicate()` is truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def settle(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,6 +15,18 @@ from app.config import Settings
 from app.db.models import ExecutionFile, Jump, PipelineExecution, PipelineStep, PipelineStepLog
 from app.gui.main_window import MainWindow
 from app.station import Station
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+    """Poll on the running loop (never a nested Qt loop) until `predicate()` is truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 @asynccontextmanager

@@ -17,12 +17,11 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QMenu
 
 from app.gui.imports_model import Column, Kind
-from tests.gui.conftest import wait_until
 from tests.gui.desk_scenario import make_card, start_detector, stop_process, video_path
-from tests.gui.helpers import open_window
+from tests.gui.helpers import open_window, wait_until
 from tests.gui.stall_watch import StallWatch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 BIG_CLIP_BYTES = 500 * 1000 * 1000
 LAG_LIMIT_MS = 100

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.events import Event
 from app.gui.detectors_state import DetectorsState
 from app.gui.views.detectors_panel import DetectorsPanel
-from tests.gui.conftest import wait_until
-from tests.gui.helpers import add_card_import, open_window
+from tests.gui.helpers import add_card_import, open_window, wait_until
+
+pytestmark = pytest.mark.gui
 
 
 class Clock:

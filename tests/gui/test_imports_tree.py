@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from app.gui.imports_model import Column, Kind
-from tests.gui.conftest import wait_until
-from tests.gui.helpers import add_card_import, add_log, open_window, set_step
+from tests.gui.helpers import add_card_import, add_log, open_window, set_step, wait_until
+
+pytestmark = pytest.mark.gui
 
 
 def _text(window, kind: Kind, node_id: int, column: Column) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QUrl
 
 from app.db.models import Jump, PipelineExecution
 from app.gui.imports_model import Column, Kind
-from tests.gui.conftest import wait_until
-from tests.gui.helpers import add_card_import, open_window, set_step
+from tests.gui.helpers import add_card_import, open_window, set_step, wait_until
+
+pytestmark = pytest.mark.gui
 
 
 def _actions(window, kind: Kind, node_id: int) -> dict:

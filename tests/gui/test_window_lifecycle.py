@@ -7,13 +7,15 @@ import asyncio
 import socket
 import tomllib
 
+import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
 from app.gui.main import run_gui, serve_window
 from app.instance_lock import InstanceLock
-from tests.gui.conftest import wait_until
-from tests.gui.helpers import open_window
+from tests.gui.helpers import open_window, wait_until
+
+pytestmark = pytest.mark.gui
 
 
 def _answer_failure_box(seen: list[dict[str, str]]) -> QTimer:
