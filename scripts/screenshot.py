@@ -65,7 +65,8 @@ async def capture(out: Path, timeout: float) -> str:
             window.imports.scrollToTop()
             out.parent.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(out))
-            return f"{out} ({window.width()}x{window.height()}, big transfer at {100 * _big_transfer_fraction(window):.0f} %)"
+            share = 100 * _big_transfer_fraction(window)
+            return f"{out} ({window.width()}x{window.height()}, big transfer at {share:.0f} %)"
         finally:
             for process in detectors:
                 stop_process(process)

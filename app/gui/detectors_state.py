@@ -163,7 +163,8 @@ class DetectorsState(QObject):
         """Drop transfers that finished a while ago (called by the panel's timer)."""
         now = self._clock()
         for info in self.detectors.values():
-            stale = [key for key, t in info.transfers.items() if t.finished is not None and now - t.finished > FINISHED_VISIBLE_S]
+            stale = [key for key, t in info.transfers.items()
+                     if t.finished is not None and now - t.finished > FINISHED_VISIBLE_S]
             for key in stale:
                 del info.transfers[key]
             if stale:

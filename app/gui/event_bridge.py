@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from app.events import Event, EventBus
+from app.events import EventBus
 
 
 class EventBridge(QObject):

@@ -420,7 +420,8 @@ class ImportsModel(QAbstractItemModel):
         if same and target_row == source_row:
             return
         destination = target_row + 1 if same and target_row > source_row else target_row
-        if not self.beginMoveRows(self._index(old_parent), source_row, source_row, self._index(new_parent), destination):
+        if not self.beginMoveRows(self._index(old_parent), source_row, source_row,
+                                  self._index(new_parent), destination):
             return
         old_parent.children.pop(source_row)
         new_parent.children.insert(target_row, node)
@@ -554,7 +555,8 @@ class ImportsModel(QAbstractItemModel):
             if isinstance(progress, dict) and isinstance(progress.get("total"), int) and progress["total"] > 0:
                 changes.update(progress_done=int(progress.get("done") or 0), progress_total=progress["total"])
             duration = data.get("duration_ms")
-            self._update_step(data.get("step_id"), duration_ms=duration if isinstance(duration, int) else None, **changes)
+            duration_ms = duration if isinstance(duration, int) else None
+            self._update_step(data.get("step_id"), duration_ms=duration_ms, **changes)
         elif kind == "pipeline:failed":
             self._update_step(data.get("step_id"), state="failed", error=str(data.get("error") or ""), finished_at=when)
             self._update_execution(execution, state="failed", error=str(data.get("error") or ""), finished_at=when)

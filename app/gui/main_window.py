@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
-from PySide6.QtWidgets import QFrame, QLabel, QMainWindow, QSplitter, QToolBar, QVBoxLayout, QWidget, QSizePolicy
+from PySide6.QtWidgets import QFrame, QLabel, QMainWindow, QSizePolicy, QSplitter, QToolBar, QVBoxLayout, QWidget
 
 from app.events import Event
 from app.gui.activity import ActivityNotifier

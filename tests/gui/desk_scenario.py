@@ -65,7 +65,8 @@ def start_detector(port: int, token: str, card: DeskCard, detector_id: str, name
     # runs at a lower priority and its hashing and reading do not pass for the station's own lag.
     nice = ["nice", "-n", "10"] if shutil.which("nice") else []
     return subprocess.Popen(
-        [*nice, sys.executable, "-m", "app", "detector", "--station", f"ws://127.0.0.1:{port}", f"--token={token}",  # a token may start with "-"
+        # --token=VALUE: a token may start with "-"
+        [*nice, sys.executable, "-m", "app", "detector", "--station", f"ws://127.0.0.1:{port}", f"--token={token}",
          "--card", str(card.card.root), "--card-id", card.card_id, "--detector-id", detector_id, "--name", name],
         stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
     )

@@ -27,7 +27,8 @@ class TransferRow(QWidget):
         layout.setSpacing(1)
         top = QHBoxLayout()
         self.name = QLabel(objectName="transferName")
-        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # elided, never widens the panel
+        # A long file name is cut, never widens the panel.
+        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.figures = QLabel(objectName="transferFigures")
         top.addWidget(self.name, 1)
         top.addWidget(self.figures)

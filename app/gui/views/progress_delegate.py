@@ -18,7 +18,8 @@ TRACK = QColor("#e6ebf1")
 
 
 class ProgressDelegate(QStyledItemDelegate):
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         fraction = index.data(PROGRESS_ROLE)
         if fraction is None:
             super().paint(painter, option, index)

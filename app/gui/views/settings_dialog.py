@@ -159,7 +159,8 @@ class SettingsDialog(QDialog):
 
     def validate(self) -> bool:
         problems = self.problems()
-        labels = {"library": "Library folder", "token": "Pairing token", "db_url": "Database URL", "redis_url": "Redis URL"}
+        labels = {"library": "Library folder", "token": "Pairing token", "db_url": "Database URL",
+                  "redis_url": "Redis URL"}
         self.problem.setText("\n".join(f"{labels[key]}: {text}" for key, text in problems.items()))
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(not problems)
         return not problems

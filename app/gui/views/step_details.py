@@ -53,7 +53,8 @@ class StepDetailsPanel(QFrame):
     def show_nothing(self) -> None:
         self.shown = None
         self.title.setText("Details")
-        self.body.setHtml('<p style="color:#8a97a5"><i>Select a step to see its log, error, inputs and outputs.</i></p>')
+        self.body.setHtml('<p style="color:#8a97a5"><i>Select a step to see its log, error, inputs and outputs.'
+                          "</i></p>")
 
     def show_step(self, details: StepDetails) -> None:
         step = details.step
