@@ -97,3 +97,20 @@ def test_retry_failed_steps_of_an_import_reruns_them_on_the_workers(run_async, s
                              timeout=20, what="the retried step done")
             assert window.model.index_of(Kind.STEP, cleanup, Column.INFO).data() == "attempt 2"
     run_async(scenario())
+
+
+def test_finished_imports_load_folded_running_ones_open(run_async, station_settings):
+    async def scenario() -> None:
+        async with open_window(station_settings) as window:
+            station = window.station
+
+            def two_cards(session):
+                done = add_card_import(session, label="GOPRO-OLD", card_id="OLD")
+                session.get(PipelineExecution, done["execution"]).state = "succeeded"
+                running = add_card_import(session, label="GOPRO-NEW", card_id="NEW")
+                return done["execution"], running["execution"]
+            done, running = await station.db.run(two_cards)
+            await window.controller.load_recent()
+            assert not window.imports.isExpanded(window.model.index_of(Kind.EXECUTION, done))
+            assert window.imports.isExpanded(window.model.index_of(Kind.EXECUTION, running))
+    run_async(scenario())

@@ -8,7 +8,7 @@ from typing import Protocol
 from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeView, QWidget
 
-from app.gui.imports_model import Column, ImportsModel, Kind, Node
+from app.gui.imports_model import FINAL_STATES, Column, ImportsModel, Kind, Node
 from app.gui.resources import icon
 from app.gui.views.progress_delegate import ProgressDelegate
 
@@ -48,8 +48,10 @@ class ImportsView(QTreeView):
                               (Column.PROGRESS, 96), (Column.DURATION, 74), (Column.TIME, 80)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             self.setColumnWidth(column, width)
-        # New cards and passengers open up so the crew sees them without clicking.
+        # New cards and passengers of running imports open up so the crew sees them without
+        # clicking; finished imports loaded at start stay folded.
         model.rowsInserted.connect(self._expand_new)
+        self.doubleClicked.connect(self._open)
 
     @property
     def imports(self) -> ImportsModel:
@@ -59,8 +61,19 @@ class ImportsView(QTreeView):
         for row in range(first, last + 1):
             index = self.imports.index(row, 0, parent)
             node = self.imports.node_at(index)
-            if node is not None and node.kind in (Kind.EXECUTION, Kind.JUMP):
+            execution = self.imports.execution_of(node) if node is not None else None
+            if node is not None and node.kind in (Kind.EXECUTION, Kind.JUMP) and execution is not None \
+                    and execution.row.state not in FINAL_STATES:
                 self.expand(index)
+
+    def _open(self, index: QModelIndex) -> None:
+        """Double-click a passenger: their video when it is rendered, else their folder."""
+        node = self.imports.node_at(index)
+        if node is not None and node.kind is Kind.JUMP and not node.row.unassigned:
+            if node.row.video_path:
+                self.actions.play_jump(node.id)
+            else:
+                self.actions.open_jump_folder(node.id)
 
     def selected_nodes(self) -> list[Node]:
         rows = self.selectionModel().selectedRows(0) if self.selectionModel() else []
