@@ -58,6 +58,7 @@ class ClipSpec:
     gop_s: float = 0.5  # one keyframe every gop_s seconds (a short GOP, as action cameras use)
     b_frames: int = 2
     codec: str = "libx264"  # "libx265" for HEVC; "mpeg4" gives streams that differ from H.264 ones
+    pix_fmt: str = "yuv420p"  # "yuv420p10le" with libx265: 10-bit, as GoPros offer
     crf: int = 23
     preset: str = "ultrafast"
     qr_text: str | None = None
@@ -101,6 +102,8 @@ def write_clip(path: Path, spec: ClipSpec = ClipSpec(), **changes: object) -> Pa
         samples_done = 0
         for index in range(frames):
             frame = av.VideoFrame.from_ndarray(scene.render(index / spec.fps), format="yuv420p")
+            if spec.pix_fmt != "yuv420p":
+                frame = frame.reformat(format=spec.pix_fmt)
             frame.pts = index
             frame.time_base = Fraction(1, spec.fps)
             container.mux(video.encode(frame))
@@ -154,7 +157,7 @@ def _add_video(container: av.container.OutputContainer, spec: ClipSpec) -> av.vi
             "x265-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={spec.b_frames}:log-level=error",
         }
     stream = container.add_stream(spec.codec, rate=spec.fps, options=options)
-    stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
+    stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
     stream.codec_context.gop_size = gop
     if spec.codec not in ("libx264", "libx265"):
         stream.codec_context.bit_rate = spec.width * spec.height * spec.fps // 8

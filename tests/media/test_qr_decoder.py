@@ -154,9 +154,10 @@ def test_each_reader_reads_a_sharp_frame(reader_name: str, clip_dir: Path) -> No
     assert getattr(qr_readers, reader_name)(frame.gray) == [BEN]
 
 
-def test_hevc_clip_like_a_gopro_4k_recording(clip_dir: Path) -> None:
-    clip = write_clip(clip_dir / "hevc.mp4", SMALL, duration_s=1.5, codec="libx265", qr_text=ANA,
-                      qr_from_s=0.5, qr_until_s=1.5)
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv420p10le"])
+def test_hevc_clip_like_a_gopro_4k_recording(clip_dir: Path, pix_fmt: str) -> None:
+    clip = write_clip(clip_dir / f"hevc_{pix_fmt}.mp4", SMALL, duration_s=1.5, codec="libx265", pix_fmt=pix_fmt,
+                      qr_text=ANA, qr_from_s=0.5, qr_until_s=1.5)
     found = find_passenger_code(clip)
     assert found is not None and found.passenger.booking_id == "BK-2026-1042" and found.time_s == pytest.approx(0.5)
 
