@@ -60,6 +60,7 @@ def partial_path(output: Path) -> Path:
 
 
 def render_jump(clips: list[Path], output: Path) -> RenderResult:
+    """Join clips (already in time order) into output; remux when they match (module doc)."""
     if not clips:
         raise ValueError("no clips to render")
     clips = [Path(c) for c in clips]
