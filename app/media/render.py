@@ -18,6 +18,7 @@ Unreadable clips raise MediaReadError; an empty list raises ValueError.
 from __future__ import annotations
 
 import logging
+import glob
 import os
 import secrets
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ class _ClipFormat:
 
     video: tuple[object, ...]
     audio: tuple[object, ...] | None
+
+
+def leftover_partials(output: Path) -> list[Path]:
+    """Temporary files a killed render of `output` left beside it."""
+    return sorted(output.parent.glob(f"{glob.escape(output.name)}.*{PARTIAL_SUFFIX}"))
 
 
 def partial_path(output: Path) -> Path:

@@ -40,6 +40,11 @@ def jump_folder_name(booking_id: str, passenger_name: str) -> str:
     return safe_component(f"{booking_id} {passenger_name}")
 
 
+def video_name(jump) -> str:
+    """The rendered video's file name in the jump's folder."""
+    return safe_component(f"{jump.booking_id} {jump.passenger_name}") + ".mp4"
+
+
 def folder_date(qr_date: str | None, clip_time: datetime | None, now: datetime | None = None) -> str:
     """The jump's date: the booking's date from the QR code, else the clip's when the camera's
     clock looks right, else the import day."""

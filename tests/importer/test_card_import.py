@@ -167,6 +167,10 @@ async def test_failed_render_is_retried_from_that_step(station, card):
     folder = folder_of(station.settings.library, passenger)
     blocker = folder / f"{passenger.booking_id} {passenger.passenger_name}.mp4"
     blocker.mkdir(parents=True)  # a folder where the video should go: the render cannot finish
+    leftover = folder / f"{blocker.name}.4242-c0ffee.partial.mp4"  # what a killed render leaves
+    leftover.write_bytes(b"half a video")
+    notes = folder / "notes from the crew.txt"
+    notes.write_text("not ours to delete")
     detector = LoopbackDetector(card.root, station)
     ack = await import_card(station, card, detector)
     assert await wait_execution(station, ack.execution_id, "failed", "succeeded") == "failed"
@@ -179,6 +183,7 @@ async def test_failed_render_is_retried_from_that_step(station, card):
     await station.engine.retry(ack.execution_id, failed.id)
     assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
     assert blocker.is_file() and duration_s(blocker) > 0
+    assert not leftover.exists() and notes.read_text() == "not ours to delete"
     after = {r.id: r.finished_at for r in await steps_named(station, ack.execution_id, "render_final") if r.id != failed.id}
     assert after == others_before  # the other passenger's render did not run again
     assert len(detector.requests) == fetched_before  # nothing fetched again

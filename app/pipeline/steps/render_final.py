@@ -8,7 +8,7 @@ from app.db.models import FileState, Jump
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.file_kinds import VIDEO
 from app.pipeline.filing import write_passenger_json
-from app.pipeline.library import safe_component
+from app.pipeline.library import video_name
 from app.pipeline.registry import register
 
 
@@ -27,8 +27,7 @@ class RenderFinal(BaseStep):
             jump = session.get(Jump, jump_id)
             clips = [Path(f.stored_path) for f in sorted(jump.files, key=lambda f: (f.modified, f.path))
                      if f.kind == VIDEO and f.state == FileState.STORED and not (f.media or {}).get("error")]
-            name = safe_component(f"{jump.booking_id} {jump.passenger_name}") + ".mp4"
-            return clips, Path(jump.output_dir) / name
+            return clips, Path(jump.output_dir) / video_name(jump)
 
         clips, output = await ctx.db.run(clips_of)
         if not clips:
