@@ -16,6 +16,7 @@ class LagMonitor:
         # Bounded: the window runs for days; the worst figure is kept apart.
         self.samples: deque[float] = deque(maxlen=10_000)
         self.worst_s = 0.0
+        self._generation = 0  # bumped by reset(): a sleep begun before it does not count
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -32,6 +33,7 @@ class LagMonitor:
     def reset(self) -> None:
         self.samples.clear()
         self.worst_s = 0.0
+        self._generation += 1
 
     @property
     def max_ms(self) -> float:
@@ -46,8 +48,10 @@ class LagMonitor:
     async def _watch(self) -> None:
         while True:
             # Wall clock, not loop.time(): the lag is what a person at the desk would feel.
-            before = time.perf_counter()
+            before, generation = time.perf_counter(), self._generation
             await asyncio.sleep(self.interval_s)
+            if generation != self._generation:
+                continue
             lag = max(0.0, time.perf_counter() - before - self.interval_s)
             self.samples.append(lag)
             self.worst_s = max(self.worst_s, lag)
