@@ -121,7 +121,7 @@ class ImportsController(QObject):
         try:
             execution_ids, self._dirty = sorted(self._dirty), set()
             for execution_id in execution_ids:
-                snapshot = await self._db().run(lambda session, eid=execution_id: load_execution(session, eid))
+                snapshot = await self._db().read(lambda session, eid=execution_id: load_execution(session, eid))
                 if snapshot is not None:
                     self.model.merge_snapshot(snapshot)
                     self.detectors.set_card_label(execution_id, snapshot.execution.card_label)
@@ -132,7 +132,7 @@ class ImportsController(QObject):
                 self._flush_handle = asyncio.get_running_loop().call_later(SYNC_DELAY_S, self._start_flush)
 
     async def load_recent(self, limit: int = 50) -> None:
-        snapshots = await self._db().run(lambda session: load_recent(session, limit))
+        snapshots = await self._db().read(lambda session: load_recent(session, limit))
         for snapshot in reversed(snapshots):
             self.model.merge_snapshot(snapshot)
 
@@ -161,7 +161,7 @@ class ImportsController(QObject):
             self.details.show_jump(node.parent.row, None)
 
     async def _show_step(self, step_id: int) -> None:
-        details = await self._db().run(lambda session: load_step_details(session, step_id))
+        details = await self._db().read(lambda session: load_step_details(session, step_id))
         selected = self._selected
         if details is not None and selected is not None and selected.kind is Kind.STEP and selected.id == step_id:
             self.details.show_step(details)
@@ -189,7 +189,7 @@ class ImportsController(QObject):
 
     def retry_failed(self, execution_id: int) -> None:
         async def failed_then_retry() -> None:
-            step_ids = await self._db().run(lambda session: list(session.scalars(
+            step_ids = await self._db().read(lambda session: list(session.scalars(
                 select(PipelineStep.id).where(PipelineStep.execution_id == execution_id,
                                               PipelineStep.state == "failed").order_by(PipelineStep.id))))
             if not step_ids:
@@ -222,7 +222,7 @@ class ImportsController(QObject):
 
     def open_execution_folder(self, execution_id: int) -> None:
         async def find_and_open() -> None:
-            folders = await self._db().run(lambda session: [d for d in session.scalars(
+            folders = await self._db().read(lambda session: [d for d in session.scalars(
                 select(Jump.output_dir).where(Jump.execution_id == execution_id)) if d])
             if folders:
                 common = Path(os.path.commonpath(folders))
@@ -248,7 +248,7 @@ class ImportsController(QObject):
 
     def ask_assign(self, execution_id: int, clip_ids: list[int]) -> None:
         async def open_dialog() -> None:
-            jumps = await self._db().run(lambda session: jumps_of_card(session, execution_id))
+            jumps = await self._db().read(lambda session: jumps_of_card(session, execution_id))
             names = [self.model.node(Kind.CLIP, clip_id).row.name for clip_id in clip_ids
                      if self.model.node(Kind.CLIP, clip_id) is not None]
             dialog = AssignDialog(names, jumps, self.details.window())

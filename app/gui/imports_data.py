@@ -1,7 +1,8 @@
 """What the Imports tree and the details panel read from the database, as plain frozen rows.
 
 Every function here takes a SQLAlchemy session and runs on a database thread through
-`station.db.run(...)`, never on the event loop.
+`station.db.read(...)` (a read-only transaction that never queues behind the workers' writes),
+never on the event loop.
 """
 
 from __future__ import annotations
