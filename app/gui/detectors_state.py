@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from PySide6.QtCore import QObject, Signal
 
 from app.events import Event
+from app.gui.imports_model import is_cancel
 
 # Speed is smoothed so the time left does not jump with every progress message.
 SPEED_SMOOTHING = 0.3
@@ -116,7 +117,10 @@ class DetectorsState(QObject):
         elif kind in ("pipeline:completed", "pipeline:failed"):
             info = self._by_execution(data.get("execution_id"))
             if info is not None and info.card is not None and info.card.execution_id == data.get("execution_id"):
-                info.card.state = "done" if kind == "pipeline:completed" else "failed"
+                if kind == "pipeline:completed":
+                    info.card.state = "done"
+                else:
+                    info.card.state = "cancelled" if is_cancel(data) else "failed"
                 self.changed.emit(info.detector_id)
         elif kind == "pipeline:step_started":
             info = self._by_execution(data.get("execution_id"))

@@ -71,6 +71,11 @@ STATE_COLOURS = {
     "succeeded": QColor("#247a47"),
 }
 
+def is_cancel(data: dict[str, Any]) -> bool:
+    """A cancelled execution ends with `pipeline:failed` naming no step, error "cancelled"."""
+    return data.get("step_id") is None and data.get("error") == "cancelled"
+
+
 _uids = itertools.count(1)
 _fonts: dict[tuple[bool, bool], QFont] = {}
 
@@ -557,13 +562,13 @@ class ImportsModel(QAbstractItemModel):
             duration = data.get("duration_ms")
             duration_ms = duration if isinstance(duration, int) else None
             self._update_step(data.get("step_id"), duration_ms=duration_ms, **changes)
+        elif kind == "pipeline:failed" and is_cancel(data):
+            self._update_execution(execution, state="cancelled", finished_at=when)
         elif kind == "pipeline:failed":
             self._update_step(data.get("step_id"), state="failed", error=str(data.get("error") or ""), finished_at=when)
             self._update_execution(execution, state="failed", error=str(data.get("error") or ""), finished_at=when)
         elif kind == "pipeline:completed":
             self._update_execution(execution, state="succeeded", finished_at=when)
-        elif kind == "pipeline:cancelled":
-            self._update_execution(execution, state="cancelled", finished_at=when)
         elif kind == "pipeline:qr_decoded" and execution is not None:
             self._qr_decoded(execution, data)
         self.activity_changed.emit()

@@ -29,13 +29,19 @@ def test_cancel_an_import_from_its_menu(run_async, station_settings):
             actions = _actions(window, Kind.EXECUTION, execution_id)
             assert list(actions) == ["Retry failed steps", "Cancel", "Open folder"]
             assert not actions["Retry failed steps"].isEnabled()  # nothing failed
+            station.bus.emit("detector:connected", detector_id="desk-left", name="Desk left reader")
+            station.bus.emit("pipeline:started", execution_id=execution_id, card_id="3A1F-77C2",
+                             detector_id="desk-left", files_total=10, files_new=6)
             actions["Cancel"].trigger()
             await wait_until(lambda: window.model.index_of(Kind.EXECUTION, execution_id, Column.STATE).data()
                              == "cancelled", what="the import cancelled in the tree")
+            await wait_until(lambda: "cancelled" in window.detectors_panel.cards["desk-left"].card.text(),
+                             what="the card cancelled in the Detectors panel")
             state = await station.db.run(lambda s: s.get(PipelineExecution, execution_id).state)
             assert state == "cancelled"
             render = ids["steps"][("render_final", "Ana Silva")]
-            assert window.model.index_of(Kind.STEP, render, Column.STATE).data() == "cancelled"
+            await wait_until(lambda: window.model.index_of(Kind.STEP, render, Column.STATE).data() == "cancelled",
+                             what="its unfinished steps cancelled")
             assert not _actions(window, Kind.EXECUTION, execution_id)["Cancel"].isEnabled()
     run_async(scenario())
 
