@@ -108,6 +108,10 @@ def test_settings_are_validated_saved_and_restart_keys_named(run_async, station_
             dialog.buttons.buttons()[0].click()  # Close
             await wait_until(lambda: window.settings_dialog is None, what="dialog closed")
             assert new_token in window.status.token.text()
+            window.status.copy_token.click()  # the crew pastes it into a Detector's set-up
+            assert QApplication.clipboard().text() == new_token
+            assert window.status.address.text() == f"Listening on <b>127.0.0.1:{window.station.port}</b>"
+            assert window.status.workers.text() == "Workers: 0/2 busy"
     run_async(scenario())
 
 
