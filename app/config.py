@@ -41,7 +41,7 @@ FILE_KEYS = (
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
-RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers"})
+RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers", "library"})
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -237,9 +237,13 @@ def ensure_identity(settings: Settings) -> bool:
     return changed
 
 
+TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+
 def new_token() -> str:
-    # Typed by hand on a Detector now and then: short, unambiguous, URL-safe.
-    return secrets.token_urlsafe(18)
+    # Typed by hand on a Detector now and then: letters and digits only (no "-" a command
+    # line would take for an option, no l/1 or O/0 to misread); 24 of them ≈ 140 bits.
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(24))
 
 
 def save_settings(settings: Settings, changes: Mapping[str, Any]) -> list[str]:

@@ -52,10 +52,19 @@ def test_saving_settings_reports_what_needs_a_restart(tmp_path):
     settings = load_settings({"data_dir": str(tmp_path)}, environ={})
     ensure_identity(settings)
     restart = save_settings(settings, {"port": 9999, "small_file_bytes": 1000, "library": str(tmp_path / "lib2")})
-    assert restart == ["port"]
+    assert sorted(restart) == ["library", "port"]
     reloaded = load_settings({"data_dir": str(tmp_path)}, environ={})
     assert reloaded.port == 9999
     assert reloaded.small_file_bytes == 1000
     assert reloaded.library == Path(tmp_path / "lib2")
     with pytest.raises(ConfigError):
         save_settings(settings, {"qr_window_s": -1})
+
+
+def test_tokens_are_safe_to_type_on_a_command_line():
+    from app.config import TOKEN_ALPHABET, new_token
+
+    tokens = {new_token() for _ in range(200)}
+    assert len(tokens) == 200
+    assert all(len(t) == 24 and set(t) <= set(TOKEN_ALPHABET) for t in tokens)
+    assert not any(t.startswith("-") for t in tokens)

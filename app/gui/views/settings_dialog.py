@@ -27,9 +27,6 @@ from app.config import ConfigError, Settings, new_token, save_settings
 RESTART_NAMES = {"library": "library folder", "host": "listen address", "port": "port", "db_url": "database URL",
                  "redis_url": "Redis URL", "workers": "workers"}
 MB = 1_000_000
-# The import logic keeps the library it started with (uploads are staged inside it), so a new
-# library must not take effect halfway through an import: it waits for a restart as well.
-LIVE_UNSAFE = frozenset({"library"})
 
 
 def check_db_url(text: str) -> str | None:
@@ -195,7 +192,7 @@ class SettingsDialog(QDialog):
         except (ConfigError, OSError) as exc:
             self.problem.setText(f"Not saved: {exc}")
             return
-        self.restart_needed = sorted(set(restart) | (LIVE_UNSAFE & changes.keys()))
+        self.restart_needed = sorted(restart)
         for key in changes:
             if key not in self.restart_needed:
                 setattr(self.settings, key, getattr(saved, key))
