@@ -22,6 +22,13 @@ fail() { printf '[smoke] FAIL: %s\n' "$*" >&2; exit 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 command -v curl >/dev/null || fail "curl is needed (apt-get install curl)"
 
+# One run at a time per checkout: runs share dist/ and build/ (several people, one tree).
+mkdir -p build
+if command -v flock >/dev/null; then
+  exec 9>build/.smoke.lock
+  flock -w 900 9 || fail "another packaging/smoke.sh in this checkout held the lock for 15 min"
+fi
+
 # -- the binary: rebuilt only when a source it is made from changed ------------------------
 sources=(app migrations resources pyproject.toml packaging/ingest-station.spec packaging/hooks packaging/rthooks)
 if [[ ! -x "$binary" ]] || [[ -n "$(find "${sources[@]}" -type f -newer "$binary" -not -path '*/__pycache__/*' -print -quit 2>/dev/null)" ]]; then
