@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QLabel, QMainWindow, QSizePolicy, QSplitter, QToolBar, QVBoxLayout, QWidget
 
 from app.events import Event
@@ -27,6 +27,18 @@ from app.gui.views.step_details import StepDetailsPanel
 from app.version import __version__
 
 
+PREFERRED_SIZE = QSize(1440, 860)
+
+
+def _initial_size() -> QSize:
+    """The preferred size, shrunk to fit a small desk laptop's screen (1366x768 is common)."""
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return PREFERRED_SIZE
+    available = screen.availableGeometry()
+    return PREFERRED_SIZE.boundedTo(QSize(int(available.width() * 0.95), int(available.height() * 0.92)))
+
+
 class MainWindow(QMainWindow):
     closed = Signal()
 
@@ -34,7 +46,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.station = station
         self.setWindowIcon(icon("app"))
-        self.resize(1440, 860)
+        self.resize(_initial_size())
         self.lag = LagMonitor()
         self.collector = GuiThreadCollector(parent=self)
 
