@@ -4,6 +4,9 @@ embedded or external Redis, real workers, real H.264 clips), with a loopback Det
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import av
@@ -225,3 +228,29 @@ async def wait_step_state(station, step_id: int, state: str, timeout: float = 30
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"step {step_id} never reached {state}")
+
+
+async def test_a_clip_that_is_not_a_video_is_set_aside_and_the_rest_imports(station, card, tmp_path):
+    # A broken file inside Ana's jump (a camera that lost power while writing, say).
+    broken_card = tmp_path / "broken-card"
+    shutil.copytree(card.root, broken_card)
+    ana = card.passengers[0]
+    junk = "DCIM/100GOPRO/GX019999.MP4"
+    (broken_card / junk).write_bytes(os.urandom(40_000))
+    when = next(f.modified for f in card.files if f.path == ana.clips[1]) + timedelta(seconds=10)
+    os.utime(broken_card / junk, (when.timestamp(), when.timestamp()))
+    listing = card.file_list() + [{"path": junk, "size": 40_000, "modified": when.strftime("%Y-%m-%dT%H:%M:%SZ")}]
+
+    station.orchestrator.link = LoopbackDetector(broken_card, station)
+    ack = await station.orchestrator.file_list("desk-left", "BROKEN-1", "GOPRO", "1", listing)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
+
+    folder = folder_of(station.settings.library, ana)
+    assert (folder / Path(junk).name).read_bytes() == (broken_card / junk).read_bytes()  # kept, as copied
+    video = folder / f"{ana.booking_id} {ana.passenger_name}.mp4"
+    assert duration_s(video) == pytest.approx(sum(duration_s(card.root / c) for c in ana.clips), abs=0.15)
+    document = json.loads((folder / "passenger.json").read_text())
+    [entry] = [c for c in document["clips"] if c["card_path"] == junk]
+    assert "error" in entry["metadata"]
+    [decode] = [s for s in await steps_named(station, ack.execution_id, "decode_qr") if s.key == junk]
+    assert decode.state == StepState.SUCCEEDED and decode.output["passenger"] is None
