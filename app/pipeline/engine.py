@@ -97,11 +97,7 @@ class PipelineEngine:
             self._publisher(type_, data)
 
     async def _announce(self, report: Report) -> None:
-        await self.queue.send(report.queued)
-        await self.queue.send_later(report.delayed)
-        await self.queue.dead_letter(report.dead)
-        for type_, data in report.events:
-            self.emit(type_, data)
+        await self.queue.announce(report, self.emit)
 
     # -- executions -----------------------------------------------------------------------------
     def create_execution(self, session: Session, pipeline: str | PipelineDefinition, **fields: Any) -> PipelineExecution:

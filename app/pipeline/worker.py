@@ -74,6 +74,14 @@ class StepQueue:
     def heartbeat_key(self, worker_id: str) -> str:
         return f"{self.prefix}:worker:{worker_id}"
 
+    async def announce(self, report: Report, emit: Callable[[str, dict[str, Any]], None]) -> None:
+        """After a commit: send what became ready, schedule retries, dead letters, events."""
+        await self.send(report.queued)
+        await self.send_later(report.delayed)
+        await self.dead_letter(report.dead)
+        for type_, data in report.events:
+            emit(type_, data)
+
     async def ensure_group(self) -> None:
         try:
             await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
@@ -462,12 +470,7 @@ class WorkerPool:
 
     # -- after a commit ---------------------------------------------------------------------------
     async def _announce(self, report: Report) -> None:
-        """After a commit: send what became ready, schedule retries, dead letters, events."""
-        await self.queue.send(report.queued)
-        await self.queue.send_later(report.delayed)
-        await self.queue.dead_letter(report.dead)
-        for type_, data in report.events:
-            self.emit(type_, data)
+        await self.queue.announce(report, self.emit)
 
     # -- keeping the pool healthy -----------------------------------------------------------------
     async def _beat(self) -> None:
