@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,10 +35,16 @@ from app.pipeline import card_import
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.filing import file_into_jump, write_passenger_json
 from app.pipeline.fingerprint import ListedFile, split_listing
+from app.pipeline.import_options import ImportOptions
 from app.pipeline.library import Library, folder_date
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
 from app.pipeline.records import mark_file_imported
-from app.pipeline.transfers import close_finished_requests, copy_request_message, mark_sent, reopen_file
+from app.pipeline.transfers import (
+    close_finished_requests,
+    copy_request_message,
+    mark_sent,
+    reopen_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +117,8 @@ class Orchestrator:
                 session, [ListedFile(f["path"], f["size"], _when(f["modified"])) for f in listing], import_proxies)
             execution = self.engine.create_execution(
                 session, card_import.NAME, detector_id=detector_id, card_id=card_id, card_label=label, slot=slot,
-                files_total=len(listing), files_new=len(split.new), params={"files": listing},
+                files_total=len(listing), files_new=len(split.new),
+                params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings))},
             )
             return FileListAck(execution.id, len(listing), len(split.new)), True
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXTRA_MODULES_ENV = "INGEST_EXTRA_STEP_MODULES"
-STEP_PACKAGES = ("app.pipeline.steps",)
+# The steps first, then the pipeline defined from them.
+STEP_PACKAGES = ("app.pipeline.steps", "app.pipeline.card_import")
 
 S = TypeVar("S", bound=type[BaseStep])
 

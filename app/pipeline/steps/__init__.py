@@ -1,4 +1,5 @@
-"""The import pipeline's steps; importing this package registers them and `card_import`."""
+"""The import pipeline's steps; importing this package registers them (the registry then
+imports `app.pipeline.card_import`, which defines the pipeline from them)."""
 
 from app.pipeline.steps import (  # noqa: F401 - imported to register
     assign_jumps,
@@ -11,4 +12,3 @@ from app.pipeline.steps import (  # noqa: F401 - imported to register
     request_qr_videos,
     request_session_videos,
 )
-from app.pipeline import card_import  # noqa: E402, F401 - defines the pipeline once its steps exist

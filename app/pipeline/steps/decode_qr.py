@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.db.models import ExecutionFile
+from app.db.models import ExecutionFile, PipelineExecution
 from app.media.errors import MediaReadError
 from app.pipeline.base import BaseStep, StepContext, StepResult
+from app.pipeline.import_options import ImportOptions
 from app.pipeline.qr_decoder import scan_clip
 from app.pipeline.registry import register
 
@@ -21,13 +22,13 @@ class DecodeQr(BaseStep):
 
     async def run(self, ctx: StepContext) -> StepResult:
         file_id = int(ctx.params["file_id"])
-        clip = await ctx.db.run(lambda s: s.get(ExecutionFile, file_id))
+        clip, options = await ctx.db.run(lambda s: (
+            s.get(ExecutionFile, file_id), ImportOptions.of(s.get(PipelineExecution, ctx.execution_id), ctx.settings)))
         frame_dir = ctx.settings.data_dir / "frames" / str(ctx.execution_id)
-        settings = ctx.settings
         try:
             scan = await ctx.offload(
-                lambda: scan_clip(Path(clip.stored_path), window_s=settings.qr_window_s,
-                                  interval_s=settings.qr_interval_s, frame_dir=frame_dir)
+                lambda: scan_clip(Path(clip.stored_path), window_s=options.qr_window_s,
+                                  interval_s=options.qr_interval_s, frame_dir=frame_dir)
             )
         except MediaReadError as exc:
             ctx.log.warning("cannot read %s, set aside: %s", clip.path, exc)
@@ -37,7 +38,7 @@ class DecodeQr(BaseStep):
                          ignored.time_s, ignored.reason, ignored.text)
         found = scan.found
         if found is None:
-            ctx.log.info("no passenger code in the first %.1f s of %s", settings.qr_window_s, clip.path)
+            ctx.log.info("no passenger code in the first %.1f s of %s", options.qr_window_s, clip.path)
             return StepResult.ok({"file_id": file_id, "path": clip.path, "passenger": None})
         passenger = found.passenger.payload
         for other in found.others:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from app.db.models import ExecutionFile, FileState, PipelineExecution
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.fingerprint import ListedFile, split_listing
+from app.pipeline.import_options import ImportOptions
 from app.pipeline.registry import register
 
 
@@ -18,10 +19,9 @@ class FilterNewFiles(BaseStep):
     name = "filter_new_files"
 
     async def run(self, ctx: StepContext) -> StepResult:
-        import_proxies = ctx.settings.import_proxies
-
         def classify(session) -> dict:
             execution = session.get(PipelineExecution, ctx.execution_id)
+            import_proxies = ImportOptions.of(execution, ctx.settings).import_proxies
             files = session.scalars(
                 select(ExecutionFile).where(ExecutionFile.execution_id == execution.id,
                                             ExecutionFile.state == FileState.LISTED)

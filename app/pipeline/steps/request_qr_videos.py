@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.db.models import ExecutionFile, FileState
+from app.db.models import ExecutionFile, FileState, PipelineExecution
 from app.pipeline.base import BaseStep, NewStep, StepContext, StepResult
 from app.pipeline.fetching import fetch_files, report
 from app.pipeline.file_kinds import VIDEO
+from app.pipeline.import_options import ImportOptions
 from app.pipeline.registry import register
 
 
@@ -19,9 +20,9 @@ class RequestQrVideos(BaseStep):
     name = "request_qr_videos"
 
     async def run(self, ctx: StepContext) -> StepResult:
-        threshold = ctx.settings.small_file_bytes
-
         def work(session):
+            execution = session.get(PipelineExecution, ctx.execution_id)
+            threshold = ImportOptions.of(execution, ctx.settings).small_file_bytes
             small = session.scalars(
                 select(ExecutionFile)
                 .where(ExecutionFile.execution_id == ctx.execution_id, ExecutionFile.kind == VIDEO,
