@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 UNASSIGNED = "_unassigned"
 STAGING = ".ingest-staging"
+FRAMES = ".ingest-frames"
 MAX_COMPONENT = 100
 # A camera clock this far from the import day is not trusted for the date folder.
 CLOCK_TRUST_DAYS = 3
@@ -70,6 +71,11 @@ class Library:
         """Where a verified upload lands before it is filed (mirrors the card's tree)."""
         parts = [safe_component(p) for p in PurePosixPath(card_path).parts]
         return self.staging_dir(execution_id).joinpath("files", *parts)
+
+    def frames_dir(self, execution_id: int) -> Path:
+        """The frames where passengers' codes were read (thumbnails in the window). In the
+        library, not a worker's data folder, so the station's window finds them in a shared setup."""
+        return self.root / FRAMES / str(execution_id)
 
     def partial_path(self, execution_id: int, card_path: str) -> Path:
         staged = self.staged_path(execution_id, card_path)

@@ -78,6 +78,8 @@ def test_a_worker_on_another_machine_does_the_import_the_station_asked_for(tmp_p
     requests = [json.loads(line)["message"] for line in (tmp_path / "wire.jsonl").read_text().splitlines()]
     copy_requests = [m["data"] for m in requests if m["type"] == "sd:copy_request"]
     assert [f["path"] for f in copy_requests[0]["files"]] == [p.qr_clip for p in card.passengers]
+    frames = list((library / ".ingest-frames").rglob("*.jpg"))
+    assert len(frames) == len(card.passengers)  # the QR frames, where the station's window can read them
     for passenger in card.passengers:
         folder = library / "2026-11-23" / f"{passenger.booking_id} {passenger.passenger_name}"
         assert (folder / f"{passenger.booking_id} {passenger.passenger_name}.mp4").stat().st_size > 0

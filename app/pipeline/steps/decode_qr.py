@@ -8,6 +8,7 @@ from app.db.models import ExecutionFile, PipelineExecution
 from app.media.errors import MediaReadError
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.import_options import ImportOptions
+from app.pipeline.library import Library
 from app.pipeline.qr_decoder import scan_clip
 from app.pipeline.registry import register
 
@@ -24,7 +25,7 @@ class DecodeQr(BaseStep):
         file_id = int(ctx.params["file_id"])
         clip, options = await ctx.db.run(lambda s: (
             s.get(ExecutionFile, file_id), ImportOptions.of(s.get(PipelineExecution, ctx.execution_id), ctx.settings)))
-        frame_dir = ctx.settings.data_dir / "frames" / str(ctx.execution_id)
+        frame_dir = Library(ctx.settings.library).frames_dir(ctx.execution_id)
         try:
             scan = await ctx.offload(
                 lambda: scan_clip(Path(clip.stored_path), window_s=options.qr_window_s,
