@@ -134,3 +134,12 @@ def test_ready_video_notifies_and_title_shows_activity_when_minimised(run_async,
             await wait_until(lambda: not window.isMinimized(), what="restored")
             assert not window.windowTitle().startswith("(")
     run_async(scenario())
+
+
+def test_the_window_opens_no_larger_than_the_screen_it_is_on(qapp):
+    from app.gui.main_window import PREFERRED_SIZE, _initial_size
+
+    available = qapp.primaryScreen().availableGeometry()
+    size = _initial_size()
+    assert size.width() <= available.width() and size.height() <= available.height()
+    assert size.width() <= PREFERRED_SIZE.width() and size.height() <= PREFERRED_SIZE.height()
