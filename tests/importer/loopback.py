@@ -98,15 +98,28 @@ class Recorder:
         return [e.type for e in self.events if e.type.startswith(prefix)]
 
 
-async def wait_execution(station: Station, execution_id: int, *states: str, timeout: float = 60) -> str:
+async def _poll_state(station: Station, model, row_id: int, states: tuple[str, ...], timeout: float) -> str:
+    """The row's state once it is one of `states`, or the last one seen when time ran out."""
     deadline = time.monotonic() + timeout
     state = ""
     while time.monotonic() < deadline:
-        state = await station.db.run(lambda s: s.get(PipelineExecution, execution_id).state)
+        state = await station.db.read(lambda s: s.get(model, row_id).state)
         if state in states:
-            return state
+            break
         await asyncio.sleep(0.05)
-    raise AssertionError(f"execution {execution_id} is {state!r}, not {states}:\n{await describe(station, execution_id)}")
+    return state
+
+
+async def wait_execution(station: Station, execution_id: int, *states: str, timeout: float = 60) -> str:
+    state = await _poll_state(station, PipelineExecution, execution_id, states, timeout)
+    if state not in states:
+        raise AssertionError(f"execution {execution_id} is {state!r}, not {states}:\n{await describe(station, execution_id)}")
+    return state
+
+
+async def wait_step_state(station: Station, step_id: int, state: str, timeout: float = 30) -> None:
+    if await _poll_state(station, PipelineStep, step_id, (state,), timeout) != state:
+        raise AssertionError(f"step {step_id} never reached {state}")
 
 
 async def describe(station: Station, execution_id: int) -> str:

@@ -15,7 +15,14 @@ from sqlalchemy import func, select
 
 from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, StepState
 from app.media.sample_card import write_sample_card
-from tests.importer.loopback import LoopbackDetector, Recorder, start_station, steps_named, wait_execution
+from tests.importer.loopback import (
+    LoopbackDetector,
+    Recorder,
+    start_station,
+    steps_named,
+    wait_execution,
+    wait_step_state,
+)
 
 DAY = "2026-11-23"
 
@@ -214,20 +221,6 @@ async def test_crew_assigns_an_unassigned_clip_to_a_passenger(station, card):
     assert clip in [c["card_path"] for c in document["clips"]]
     stored = await station.db.run(lambda s: s.scalar(select(ImportedFile.stored_path).where(ImportedFile.source_path == clip)))
     assert Path(stored) == folder / Path(clip).name
-
-
-async def wait_step_state(station, step_id: int, state: str, timeout: float = 30) -> None:
-    import asyncio
-    import time
-
-    from app.db.models import PipelineStep
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await station.db.run(lambda s: s.get(PipelineStep, step_id).state) == state:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"step {step_id} never reached {state}")
 
 
 async def test_a_clip_that_is_not_a_video_is_set_aside_and_the_rest_imports(station, card, tmp_path):
