@@ -10,15 +10,12 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from datetime import date, datetime, timezone
 from pathlib import Path, PurePosixPath
 
 UNASSIGNED = "_unassigned"
 STAGING = ".ingest-staging"
 FRAMES = ".ingest-frames"
 MAX_COMPONENT = 100
-# A camera clock this far from the import day is not trusted for the date folder.
-CLOCK_TRUST_DAYS = 3
 
 _FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -44,20 +41,6 @@ def jump_folder_name(booking_id: str, passenger_name: str) -> str:
 def video_name(jump) -> str:
     """The rendered video's file name in the jump's folder."""
     return safe_component(f"{jump.booking_id} {jump.passenger_name}") + ".mp4"
-
-
-def folder_date(qr_date: str | None, clip_time: datetime | None, now: datetime | None = None) -> str:
-    """The jump's date: the booking's date from the QR code, else the clip's when the camera's
-    clock looks right, else the import day."""
-    now = now or datetime.now(timezone.utc)
-    if qr_date:
-        try:
-            return date.fromisoformat(qr_date).isoformat()
-        except ValueError:
-            pass
-    if clip_time is not None and abs((clip_time - now).days) <= CLOCK_TRUST_DAYS:
-        return clip_time.date().isoformat()
-    return now.date().isoformat()
 
 
 class Library:

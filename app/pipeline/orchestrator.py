@@ -36,7 +36,8 @@ from app.pipeline.engine import PipelineEngine
 from app.pipeline.filing import file_into_jump, write_passenger_json
 from app.pipeline.fingerprint import ListedFile, split_listing
 from app.pipeline.import_options import ImportOptions
-from app.pipeline.library import Library, folder_date
+from app.pipeline.day_rule import jump_day
+from app.pipeline.library import Library
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
 from app.pipeline.records import mark_file_imported
 from app.pipeline.transfers import (
@@ -265,7 +266,9 @@ class Orchestrator:
                     raise AssignError("that jump is not a passenger jump of the same card")
             else:
                 first = min(f.modified for f in files)
-                day = folder_date(passenger.get("jump_date"), first)
+                card_times = session.scalars(select(ExecutionFile.modified).where(
+                    ExecutionFile.execution_id == execution_id)).all()
+                day = jump_day(passenger.get("jump_date"), first, card_times, execution.created_at)
                 jump = Jump(execution_id=execution_id, card_id=execution.card_id, booking_id=passenger["booking_id"],
                             passenger_name=passenger["passenger_name"], passenger=passenger, jump_date=day,
                             output_dir=str(self.library.jump_dir(day, passenger["booking_id"], passenger["passenger_name"])))

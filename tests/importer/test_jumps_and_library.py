@@ -1,7 +1,8 @@
 from datetime import datetime, timedelta, timezone
 
 from app.pipeline.jumps import CardFile, group_into_jumps
-from app.pipeline.library import Library, folder_date, move_into, safe_component
+from app.pipeline.day_rule import jump_day
+from app.pipeline.library import Library, move_into, safe_component
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 ANA = {"booking_id": "BK-1", "passenger_name": "Ana Silva"}
@@ -37,11 +38,23 @@ def test_names_are_safe_on_every_desktop_os():
     assert "/" not in safe_component("../../etc/passwd")
 
 
-def test_folder_date_prefers_the_booking_then_a_trusted_clock():
-    now = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
-    assert folder_date("2026-11-22", T0, now) == "2026-11-22"
-    assert folder_date(None, T0, now) == "2026-11-23"
-    assert folder_date("bogus", datetime(2016, 1, 1, tzinfo=timezone.utc), now) == "2026-11-23"
+def test_the_day_is_the_booking_then_a_plausible_clock_then_the_card_then_the_import_day():
+    imported = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+    card = [T0, T0 + timedelta(minutes=5), datetime(2016, 1, 1, tzinfo=timezone.utc)]
+    assert jump_day("2026-11-22", T0, card, imported) == "2026-11-22"
+    assert jump_day(None, T0, card, imported) == "2026-11-23"
+    # a camera reset to its epoch, or set in the future: the day the card's other clips agree on
+    assert jump_day("bogus", datetime(2016, 1, 1, tzinfo=timezone.utc), card, imported) == "2026-11-23"
+    assert jump_day(None, imported + timedelta(days=30), card, imported) == "2026-11-23"
+    # nothing plausible anywhere: the import day
+    assert jump_day(None, None, [datetime(2000, 1, 1, tzinfo=timezone.utc)], imported) == "2026-11-23"
+
+
+def test_a_card_from_40_days_ago_keeps_its_day_whenever_it_is_imported():
+    filmed = datetime(2026, 10, 14, 15, tzinfo=timezone.utc)
+    for imported in (filmed + timedelta(days=40), filmed + timedelta(days=400)):
+        assert jump_day(None, filmed, [filmed], imported) == "2026-10-14"
+        assert jump_day(None, None, [filmed, filmed + timedelta(hours=1)], imported) == "2026-10-14"
 
 
 def test_library_layout_and_moves_never_overwrite(tmp_path):

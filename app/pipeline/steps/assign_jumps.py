@@ -10,7 +10,8 @@ from app.db.models import ExecutionFile, FileState, Jump, PipelineExecution
 from app.pipeline.base import BaseStep, ChildrenOf, NewStep, StepContext, StepResult
 from app.pipeline.filing import file_into_jump, write_passenger_json
 from app.pipeline.jumps import CardFile, group_into_jumps
-from app.pipeline.library import Library, folder_date
+from app.pipeline.day_rule import jump_day
+from app.pipeline.library import Library
 from app.pipeline.registry import register
 
 
@@ -35,13 +36,15 @@ class AssignJumps(BaseStep):
                                             ExecutionFile.state != FileState.SKIPPED)
             ).all()
             by_id = {f.id: f for f in files}
+            card_times = [f.modified for f in files]
             groups = group_into_jumps([
                 CardFile(f.id, f.path, f.modified, (decoded.get(f.id) or {}).get("passenger")) for f in files
             ])
             made = []
             for group in groups:
                 jump = _jump_for(session, execution, group.passenger, by_id.get(group.opened_by),
-                                 decoded.get(group.opened_by) or {}, [by_id[i] for i in group.files], library)
+                                 decoded.get(group.opened_by) or {}, [by_id[i] for i in group.files], library,
+                                 card_times)
                 for file_id in group.files:
                     by_id[file_id].jump_id = jump.id
                 session.flush()
@@ -73,7 +76,8 @@ class AssignJumps(BaseStep):
 
 
 def _jump_for(session, execution: PipelineExecution, passenger: dict | None, opener: ExecutionFile | None,
-              decoded: dict[str, Any], files: list[ExecutionFile], library: Library) -> Jump:
+              decoded: dict[str, Any], files: list[ExecutionFile], library: Library,
+              card_times: list) -> Jump:
     """The jump row of a group, found again on a re-run (same execution, same opening clip)."""
     query = select(Jump).where(Jump.execution_id == execution.id)
     query = query.where(Jump.unassigned.is_(True)) if passenger is None else query.where(Jump.qr_clip == opener.path)
@@ -81,7 +85,7 @@ def _jump_for(session, execution: PipelineExecution, passenger: dict | None, ope
     if jump is not None:
         return jump
     first_time = min(f.modified for f in files)
-    day = folder_date(passenger.get("jump_date") if passenger else None, first_time)
+    day = jump_day(passenger.get("jump_date") if passenger else None, first_time, card_times, execution.created_at)
     if passenger is None:
         output_dir = library.unassigned_dir(day, execution.card_id or "card")
     else:
