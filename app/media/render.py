@@ -28,6 +28,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from app.media.avcc import merge_avcc
 from app.media.errors import MediaReadError, first_video_stream, open_input
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def render_jump(clips: list[Path], output: Path) -> RenderResult:
             log.info("re-encoding %d clips into %s: %s", len(clips), output.name, reason)
             duration = _reencode(clips, partial)
         else:
-            duration = _remux(clips, partial)
+            duration = _remux(clips, partial, _shared_setup(formats))
         os.replace(partial, output)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -101,14 +102,26 @@ def _clip_format(path: Path) -> _ClipFormat:
         return _ClipFormat((v.name, v.width, v.height, v.pix_fmt, rate, bytes(v.extradata or b"")), audio_key)
 
 
+def _shared_setup(formats: list[_ClipFormat]) -> bytes | None:
+    """One codec setup for every clip: theirs when equal, merged when their H.264 parameter
+    sets can share a track (a title card encoded with ids the camera does not use)."""
+    setups = [bytes(f.video[-1]) for f in formats]  # type: ignore[arg-type]
+    if len(set(setups)) == 1:
+        return setups[0]
+    return merge_avcc(*setups) if formats[0].video[0] == "h264" else None
+
+
 def _mismatch(clips: list[Path], formats: list[_ClipFormat]) -> str:
     """'' when every clip can be copied as it is, else what differs."""
     first = formats[0]
-    labels = ("codec", "size", "size", "pixel format", "frame rate", "codec setup")
+    labels = ("codec", "size", "size", "pixel format", "frame rate")
+    setup_shared = _shared_setup(formats) is not None
     for clip, fmt in zip(clips[1:], formats[1:]):
         for label, a, b in zip(labels, first.video, fmt.video):
             if a != b:
                 return f"{clip.name}: video {label} differs from {clips[0].name}"
+        if not setup_shared and fmt.video[-1] != first.video[-1]:
+            return f"{clip.name}: video codec setup differs from {clips[0].name}"
         if (first.audio is None) != (fmt.audio is None):
             return f"{clip.name}: audio present in some clips only"
         if first.audio != fmt.audio:
@@ -118,7 +131,7 @@ def _mismatch(clips: list[Path], formats: list[_ClipFormat]) -> str:
 
 # -- remux ------------------------------------------------------------------------------------
 
-def _remux(clips: list[Path], partial: Path) -> float:
+def _remux(clips: list[Path], partial: Path, setup: bytes | None = None) -> float:
     offset = 0.0  # seconds: where the current clip starts in the output
     with av.open(str(partial), mode="w", format="mp4") as out:
         out_video = out_audio = None
@@ -129,6 +142,8 @@ def _remux(clips: list[Path], partial: Path) -> float:
                 audio = src.streams.audio[0] if src.streams.audio else None
                 if index == 0:
                     out_video = out.add_stream_from_template(video)
+                    if setup and setup != bytes(video.codec_context.extradata or b""):
+                        out_video.codec_context.extradata = setup
                     out_audio = out.add_stream_from_template(audio) if audio is not None else None
                     _clean_stream_metadata(out_video, out_audio)
                     _copy_creation_time(src, out)
