@@ -38,6 +38,7 @@ FILE_KEYS = (
     "host", "port", "token", "library", "db_url", "redis_url", "workers", "log_level",
     "station_id", "small_file_bytes", "qr_window_s", "qr_interval_s", "chunk_size",
     "import_proxies", "redis_prefix",
+    "drop_zone_name", "logo_path", "intro_s", "outro_s", "music_path", "music_level_db",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
@@ -70,6 +71,13 @@ class Settings:
     import_proxies: bool = False
     # Every Redis key starts with this, so several stations (or test runs) can share one server.
     redis_prefix: str = "ingest"
+    # The drop zone's branding of passengers' videos (app/media/branding.py); empty: plain join.
+    drop_zone_name: str = ""
+    logo_path: str = ""  # PNG with transparency
+    intro_s: float = 3.0
+    outro_s: float = 2.0
+    music_path: str = ""  # mixed under the clips' own sound
+    music_level_db: float = -18.0
     no_gui: bool = False
     # Set when --data-dir was not given: logs go to the platform's log folder.
     log_dir: Path = field(default=Path())
@@ -134,6 +142,16 @@ def _coerce(key: str, value: Any) -> Any:
             number = float(value)
             if number <= 0:
                 raise ConfigError(f"{key} must be positive, got {number}")
+            return number
+        if key in ("intro_s", "outro_s"):
+            number = float(value)
+            if not 0 <= number <= 30:
+                raise ConfigError(f"{key} must be 0-30 seconds, got {number}")
+            return number
+        if key == "music_level_db":
+            number = float(value)
+            if not -60 <= number <= 0:
+                raise ConfigError(f"music level must be -60 to 0 dB, got {number}")
             return number
         if key == "import_proxies":
             if isinstance(value, bool):
