@@ -30,3 +30,20 @@ def branding_of(params: dict[str, Any] | None) -> Branding:
         music=Path(params["music"]) if params.get("music") else None,
         music_level_db=float(params.get("music_level_db", -18.0)),
     )
+
+
+def logo_problem(path: str) -> str | None:
+    """What is wrong with a logo file, for the settings dialog (None: usable or not set)."""
+    if not path.strip():
+        return None
+    from app.media.branding import load_logo  # noqa: PLC0415 - Pillow only when a logo is set
+
+    return None if load_logo(Path(path).expanduser()) is not None else "not a readable image (PNG with transparency)"
+
+
+def music_problem(path: str) -> str | None:
+    if not path.strip():
+        return None
+    from app.media.branding import branding_problems  # noqa: PLC0415 - loads FFmpeg
+
+    return "cannot be read as audio" if branding_problems(Branding(music=Path(path).expanduser())) else None

@@ -143,3 +143,34 @@ def test_the_window_opens_no_larger_than_the_screen_it_is_on(qapp):
     size = _initial_size()
     assert size.width() <= available.width() and size.height() <= available.height()
     assert size.width() <= PREFERRED_SIZE.width() and size.height() <= PREFERRED_SIZE.height()
+
+
+def test_branding_settings_check_the_logo_and_music_and_apply_at_once(run_async, station_settings, tmp_path):
+    from PIL import Image
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGBA", (40, 20), (255, 0, 255, 200)).save(logo)
+    not_an_image = tmp_path / "logo.txt"
+    not_an_image.write_text("hello")
+
+    async def scenario() -> None:
+        async with open_window(station_settings) as window:
+            dialog = window.open_settings()
+            save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
+            dialog.logo_path.setText(str(not_an_image))
+            assert not save.isEnabled()
+            assert "Logo: not a readable image" in dialog.problem.text()
+            dialog.music_path.setText(str(not_an_image))
+            assert "Music bed: cannot be read as audio" in dialog.problem.text()
+            dialog.music_path.setText("")
+            dialog.logo_path.setText(str(logo))
+            assert save.isEnabled()
+            dialog.drop_zone_name.setText("Skydive Algarve")
+            dialog.intro_s.setValue(4.0)
+            save.click()
+            # (the test station listens on port 0, which the dialog shows as 8765: that one waits for a restart)
+            assert "branding" not in dialog.notice.text() and "logo" not in dialog.notice.text()
+            stored = tomllib.loads(station_settings.config_file.read_text())
+            assert stored["drop_zone_name"] == "Skydive Algarve" and stored["logo_path"] == str(logo)
+            assert window.station.settings.intro_s == 4.0 and window.station.settings.logo_path == str(logo)
+    run_async(scenario())

@@ -1,4 +1,5 @@
-"""Settings: library, port, pairing token, small-file threshold, QR window, database and Redis.
+"""Settings: library, port, pairing token, small-file threshold, QR window, database and Redis,
+and the drop zone's branding of passengers' videos (name, logo, title cards, music).
 Checked as typed; saved to the config file; says which changes need a restart."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import ConfigError, Settings, new_token, save_settings
+from app.pipeline.branding_options import logo_problem, music_problem
 
 RESTART_NAMES = {"library": "library folder", "host": "listen address", "port": "port", "db_url": "database URL",
                  "redis_url": "Redis URL", "workers": "workers"}
@@ -104,11 +106,26 @@ class SettingsDialog(QDialog):
         self.redis_url = QLineEdit(settings.redis_url or "")
         self.redis_url.setPlaceholderText("embedded (started by the station)")
 
+        self.drop_zone_name = QLineEdit(settings.drop_zone_name)
+        self.drop_zone_name.setPlaceholderText("on the title cards; empty: no title cards")
+        self.logo_path, logo_row = self._file_row(settings.logo_path, "Logo (PNG)", "Images (*.png *.jpg *.jpeg)")
+        self.music_path, music_row = self._file_row(settings.music_path, "Music bed", "Audio (*.mp3 *.m4a *.aac *.wav *.flac *.ogg *.mp4)")
+        self.intro_s = self._seconds(settings.intro_s, "Length of the intro card (the passenger's name, the day, the drop zone)")
+        self.outro_s = self._seconds(settings.outro_s, "Length of the outro card (the logo)")
+        self.music_level = QDoubleSpinBox()
+        self.music_level.setRange(-60, 0)
+        self.music_level.setDecimals(0)
+        self.music_level.setSuffix(" dB")
+        self.music_level.setValue(settings.music_level_db)
+        self.music_level.setToolTip("How loud the music is under the clips' own sound")
+
         self.checks: dict[str, tuple[QLineEdit, Any]] = {
             "library": (self.library, check_library),
             "token": (self.token, check_token),
             "db_url": (self.db_url, check_db_url),
             "redis_url": (self.redis_url, check_redis_url),
+            "logo_path": (self.logo_path, logo_problem),
+            "music_path": (self.music_path, music_problem),
         }
         form = QFormLayout()
         form.addRow("Library folder", library_row)
@@ -118,6 +135,13 @@ class SettingsDialog(QDialog):
         form.addRow("QR search window", self.qr_window)
         form.addRow("Database URL", self.db_url)
         form.addRow("Redis URL", self.redis_url)
+        form.addRow(QLabel("<b>Passengers' videos</b>"))
+        form.addRow("Drop zone name", self.drop_zone_name)
+        form.addRow("Logo", logo_row)
+        form.addRow("Intro card", self.intro_s)
+        form.addRow("Outro card", self.outro_s)
+        form.addRow("Music bed", music_row)
+        form.addRow("Music level", self.music_level)
 
         self.problem = QLabel(objectName="errorText")
         self.problem.setWordWrap(True)
@@ -143,6 +167,33 @@ class SettingsDialog(QDialog):
         dialog.fileSelected.connect(self.library.setText)
         dialog.open()
 
+    def _file_row(self, value: str, title: str, pattern: str) -> tuple[QLineEdit, QHBoxLayout]:
+        field = QLineEdit(value)
+        field.setPlaceholderText("none")
+        browse = QPushButton("Browse…")
+
+        def choose() -> None:
+            dialog = QFileDialog(self, title, str(Path(field.text()).parent) if field.text() else "", pattern)
+            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+            dialog.fileSelected.connect(field.setText)
+            dialog.open()
+
+        browse.clicked.connect(choose)
+        row = QHBoxLayout()
+        row.addWidget(field, 1)
+        row.addWidget(browse)
+        return field, row
+
+    @staticmethod
+    def _seconds(value: float, tip: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(0, 30)
+        box.setDecimals(1)
+        box.setSuffix(" s")
+        box.setValue(value)
+        box.setToolTip(tip)
+        return box
+
     def problems(self) -> dict[str, str]:
         found = {}
         for key, (field, check) in self.checks.items():
@@ -157,7 +208,7 @@ class SettingsDialog(QDialog):
     def validate(self) -> bool:
         problems = self.problems()
         labels = {"library": "Library folder", "token": "Pairing token", "db_url": "Database URL",
-                  "redis_url": "Redis URL"}
+                  "redis_url": "Redis URL", "logo_path": "Logo", "music_path": "Music bed"}
         self.problem.setText("\n".join(f"{labels[key]}: {text}" for key, text in problems.items()))
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(not problems)
         return not problems
@@ -171,6 +222,12 @@ class SettingsDialog(QDialog):
             "qr_window_s": float(self.qr_window.value()),
             "db_url": self.db_url.text().strip(),
             "redis_url": self.redis_url.text().strip(),
+            "drop_zone_name": self.drop_zone_name.text().strip(),
+            "logo_path": self.logo_path.text().strip(),
+            "music_path": self.music_path.text().strip(),
+            "intro_s": float(self.intro_s.value()),
+            "outro_s": float(self.outro_s.value()),
+            "music_level_db": float(self.music_level.value()),
         }
         current = self.settings.public()
         current.setdefault("redis_url", "")
