@@ -121,6 +121,9 @@ class DetectorsState(QObject):
                     info.card.state = "done"
                 else:
                     info.card.state = "cancelled" if is_cancel(data) else "failed"
+                # copies that never finished (rejected, cancelled) are over with the import
+                for key in [k for k, t in info.transfers.items() if t.finished is None]:
+                    del info.transfers[key]
                 self.changed.emit(info.detector_id)
         elif kind == "pipeline:step_started":
             info = self._by_execution(data.get("execution_id"))
@@ -148,6 +151,9 @@ class DetectorsState(QObject):
         done, total = int(data.get("bytes") or 0), int(data.get("total") or 0)
         transfer = info.transfers.get(key)
         if transfer is None:
+            # a new copy of the same file replaces the earlier, rejected one
+            for old in [k for k, t in info.transfers.items() if k[1] == key[1] and t.finished is None]:
+                del info.transfers[old]
             transfer = info.transfers[key] = Transfer(key[0], key[1], total, started=now, updated=now)
             transfer.bytes = done
         else:

@@ -57,6 +57,26 @@ def test_transfer_shows_bytes_speed_and_time_left(qtbot):
     assert card.transfer_rows() == {}
 
 
+def test_rejected_copies_leave_the_panel_when_the_file_is_sent_again_or_the_import_ends(qtbot):
+    state = DetectorsState(clock=Clock())
+    panel = DetectorsPanel(state)
+    qtbot.addWidget(panel)
+    state.apply_event(Event("detector:connected", {"detector_id": "d", "name": "Desk"}))
+    state.apply_event(Event("pipeline:started", {"execution_id": 7, "detector_id": "d", "card_id": "C",
+                                                 "files_total": 2, "files_new": 2}))
+    clip = "DCIM/100GOPRO/GX010005.MP4"
+    for request in ("r-1", "r-2", "r-3"):  # each copy rejected after its first progress message
+        state.apply_event(Event("transfer:progress", {"execution_id": 7, "request_id": request, "path": clip,
+                                                      "bytes": 0, "total": 811_000}))
+    assert list(panel.cards["d"].transfer_rows()) == [("r-3", clip)]
+    state.apply_event(Event("transfer:progress", {"execution_id": 7, "request_id": "r-4",
+                                                  "path": "DCIM/100GOPRO/GX010006.MP4", "bytes": 10, "total": 900}))
+    assert len(panel.cards["d"].transfer_rows()) == 2
+    state.apply_event(Event("pipeline:failed", {"execution_id": 7, "error": "fetch failed 3 times"}))
+    assert panel.cards["d"].transfer_rows() == {}
+    assert panel.cards["d"].card.text()  # the card itself stays, marked failed
+
+
 def test_window_shows_detectors_from_the_station_bus(run_async, station_settings):
     async def scenario() -> None:
         async with open_window(station_settings) as window:

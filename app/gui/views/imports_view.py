@@ -47,7 +47,8 @@ class ImportsView(QTreeView):
         for column, width in ((Column.STATE, 96), (Column.INFO, 130), (Column.CLIPS, 80),
                               (Column.PROGRESS, 96), (Column.DURATION, 74), (Column.TIME, 80)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            self.setColumnWidth(column, width)
+            # never narrower than its own title (the font decides, not a guess in pixels)
+            self.setColumnWidth(column, max(width, header.sectionSizeHint(column)))
         # New cards and passengers of running imports open up so the crew sees them without
         # clicking; finished imports loaded at start stay folded.
         model.rowsInserted.connect(self._expand_new)

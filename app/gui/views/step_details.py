@@ -87,7 +87,8 @@ class StepDetailsPanel(QFrame):
                     f'<span style="color:{colour}">{html.escape(level):<7}</span> '
                     f'<span style="color:#8a97a5">#{attempt}</span> {html.escape(message)}'
                 )
-            parts.append('<pre style="font-size:9pt">' + "\n".join(lines) + "</pre>")
+            # pre-wrap: long lines (paths, errors) wrap at the panel's edge instead of being cut
+            parts.append('<pre style="font-size:9pt; white-space:pre-wrap">' + "\n".join(lines) + "</pre>")
         else:
             parts.append('<p style="color:#8a97a5"><i>No log lines yet.</i></p>')
         if details.params:
