@@ -11,9 +11,10 @@ import os
 import secrets
 import socket
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import platformdirs
 import tomli_w

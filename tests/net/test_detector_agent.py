@@ -116,7 +116,8 @@ async def test_the_detector_reconnects_and_lists_again_after_a_station_restart(t
             if round_ == 0:
                 runner = running_agent(station, SingleCard(card, "CARD-1"))
                 agent = await runner.__aenter__()
-            listing = await eventually(lambda: station.orchestrator.args_of("file_list"), timeout=20)
+            # awaited within this iteration, so the lambda sees this round's station
+            listing = await eventually(lambda: station.orchestrator.args_of("file_list"), timeout=20)  # noqa: B023
             assert listing[0][1] == "CARD-1"
             assert agent.connections == round_ + 1
         finally:
