@@ -132,10 +132,10 @@ def _coerce(key: str, value: Any) -> Any:
                 raise ConfigError(f"{key} must be positive, got {number}")
             return number
         if key in ("qr_window_s", "qr_interval_s"):
-            number = float(value)
-            if number <= 0:
-                raise ConfigError(f"{key} must be positive, got {number}")
-            return number
+            seconds = float(value)
+            if seconds <= 0:
+                raise ConfigError(f"{key} must be positive, got {seconds}")
+            return seconds
         if key == "import_proxies":
             if isinstance(value, bool):
                 return value
