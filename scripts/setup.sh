@@ -79,5 +79,7 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   # project alone (its build backend, setuptools, is in the lock: no unpinned download).
   .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  # A dependency added to pyproject.toml but not to the lock shows here, not as an ImportError later.
+  .venv/bin/python -m pip check >&2 || { say "requirements.lock is out of step with pyproject.toml: run scripts/lock.sh"; exit 1; }
   echo "$want" > "$stamp"
 fi
