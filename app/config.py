@@ -11,9 +11,10 @@ import os
 import secrets
 import socket
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import platformdirs
 import tomli_w
@@ -139,20 +140,20 @@ def _coerce(key: str, value: Any) -> Any:
                 raise ConfigError(f"{key} must be positive, got {number}")
             return number
         if key in ("qr_window_s", "qr_interval_s"):
-            number = float(value)
-            if number <= 0:
-                raise ConfigError(f"{key} must be positive, got {number}")
-            return number
+            seconds = float(value)
+            if seconds <= 0:
+                raise ConfigError(f"{key} must be positive, got {seconds}")
+            return seconds
         if key in ("intro_s", "outro_s"):
-            number = float(value)
-            if not 0 <= number <= 30:
-                raise ConfigError(f"{key} must be 0-30 seconds, got {number}")
-            return number
+            seconds = float(value)
+            if not 0 <= seconds <= 30:
+                raise ConfigError(f"{key} must be 0-30 seconds, got {seconds}")
+            return seconds
         if key == "music_level_db":
-            number = float(value)
-            if not -60 <= number <= 0:
-                raise ConfigError(f"music level must be -60 to 0 dB, got {number}")
-            return number
+            decibels = float(value)
+            if not -60 <= decibels <= 0:
+                raise ConfigError(f"music level must be -60 to 0 dB, got {decibels}")
+            return decibels
         if key == "import_proxies":
             if isinstance(value, bool):
                 return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -37,7 +38,7 @@ class InstanceLock:
             self._fd = None
 
 
-if os.name == "nt":
+if sys.platform == "win32":  # (not os.name: mypy checks one branch per platform by sys.platform)
     import msvcrt
 
     def _lock(fd: int) -> None:

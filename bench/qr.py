@@ -208,13 +208,13 @@ def main() -> int:
         group = [c for c in coded if c.resolution == resolution]
         o = [ours[c.name] for c in group]
         line = (f"{resolution}: {len(group)} clips; ours {mean([x.seconds for x in o]):.3f} s/clip "
-                f"(cpu {mean([x.cpu_s for x in o]):.3f}), identified {sum(x.verdict(c) == 'ok' for x, c in zip(o, group))}"
+                f"(cpu {mean([x.cpu_s for x in o]):.3f}), identified {sum(x.verdict(c) == 'ok' for x, c in zip(o, group, strict=True))}"
                 f"/{len(group)}")
         if base:
             b = [base[c.name] for c in group]
             ratio = mean([x.seconds for x in b]) / mean([x.seconds for x in o])
             line += (f"; baseline {mean([x.seconds for x in b]):.3f} s/clip (cpu {mean([x.cpu_s for x in b]):.3f}), "
-                     f"identified {sum(x.verdict(c) == 'ok' for x, c in zip(b, group))}/{len(group)}; "
+                     f"identified {sum(x.verdict(c) == 'ok' for x, c in zip(b, group, strict=True))}/{len(group)}; "
                      f"ours is {ratio:.1f}x faster")
         print(line)
     degraded = [c for c in coded if c.degraded]
@@ -223,7 +223,8 @@ def main() -> int:
     print(f"degraded ({', '.join(DEGRADED_LOOKS)}): ours identified {ok_degraded}/{len(degraded)} "
           f"= {share(ok_degraded, len(degraded))}"
           + (f", baseline {sum(base[c.name].verdict(c) == 'ok' for c in degraded)}/{len(degraded)}" if base else ""))
-    print(f"wrong passenger: ours {wrong}" + (f", baseline {sum(b.verdict(c) == 'WRONG' for c in clips for b in [base[c.name]])}" if base else ""))
+    wrong_base = sum(base[c.name].verdict(c) == "WRONG" for c in clips) if base else 0
+    print(f"wrong passenger: ours {wrong}" + (f", baseline {wrong_base}" if base else ""))
     for clip in (c for c in clips if not c.booking_id):
         print(f"no passenger code, {clip.name}: ours {ours[clip.name].seconds:.3f} s (whole window read)"
               + (f", baseline {base[clip.name].seconds:.3f} s" if base else "")

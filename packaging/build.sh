@@ -8,11 +8,9 @@ cd "$root"
 
 say() { printf '[build] %s\n' "$*" >&2; }
 
-[[ -x .venv/bin/python ]] || scripts/setup.sh
-if ! .venv/bin/python -c 'import PyInstaller' 2>/dev/null; then
-  say "installing PyInstaller (the project's 'build' extra)"
-  .venv/bin/python -m pip install -q -e ".[build]"
-fi
+# The .venv at requirements.lock (PyInstaller included); setup.sh does nothing when it already is.
+scripts/setup.sh
+.venv/bin/python -c 'import PyInstaller' 2>/dev/null || { say "no PyInstaller in .venv: is it in requirements.lock?"; exit 1; }
 
 start=$(date +%s)
 .venv/bin/python -m PyInstaller --noconfirm --clean --log-level WARN \

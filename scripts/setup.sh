@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the station needs on a fresh Debian/Ubuntu machine, and nothing twice:
 #   system packages (apt-get --no-install-recommends), a .venv at the repo root with a Python
-#   that works with PySide6, and the project installed into it.
+#   that works with PySide6, the exact versions of requirements.lock (scripts/lock.sh writes it),
+#   and the project installed into it.
 # Usage: scripts/setup.sh [--bench]   (--bench adds ffmpeg, the baseline of bench/qr.py)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,10 +71,15 @@ if [[ ! -x .venv/bin/python ]] || ! python_ok .venv/bin/python; then
 fi
 
 stamp=".venv/.setup-stamp"
-want="$(cat pyproject.toml | sha256sum | cut -c1-16)-$(.venv/bin/python -V)"
+want="$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)-$(.venv/bin/python -V)"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-  say "installing the project and its Python dependencies into .venv"
+  say "installing requirements.lock and the project into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  # Every dependency and extra (test, dev, build) at the version and hashes of the lock; then the
+  # project alone (its build backend, setuptools, is in the lock: no unpinned download).
+  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  # A dependency added to pyproject.toml but not to the lock shows here, not as an ImportError later.
+  .venv/bin/python -m pip check >&2 || { say "requirements.lock is out of step with pyproject.toml: run scripts/lock.sh"; exit 1; }
   echo "$want" > "$stamp"
 fi

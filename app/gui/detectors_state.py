@@ -133,10 +133,11 @@ class DetectorsState(QObject):
 
     def set_card_label(self, execution_id: int, label: str) -> None:
         info = self._by_execution(execution_id)
-        if info is not None and info.card is not None and info.card.execution_id == execution_id and label:
-            if info.card.label != label:
-                info.card.label = label
-                self.changed.emit(info.detector_id)
+        if info is None or info.card is None or info.card.execution_id != execution_id or not label:
+            return
+        if info.card.label != label:
+            info.card.label = label
+            self.changed.emit(info.detector_id)
 
     def _by_execution(self, execution_id: object) -> DetectorInfo | None:
         detector_id = self._detector_of_execution.get(execution_id) if isinstance(execution_id, int) else None

@@ -42,7 +42,9 @@ def make_application() -> QApplication:
 
 def run_gui(settings: Settings) -> int:
     app = make_application()
-    outcome = asyncio.run(serve_window(settings), loop_factory=lambda: qasync.QEventLoop(app))
+    # asyncio.Runner, not asyncio.run(loop_factory=): the latter needs Python 3.12
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        outcome = runner.run(serve_window(settings))
     # Collect the finished loop's Qt objects here, on the GUI thread (a collection started by
     # chance on another thread would destroy them there).
     gc.collect()

@@ -150,21 +150,23 @@ def render_preview(video: Path, output: Path, logo_path: Path | None, height: in
         with open_input(video) as src, av.open(str(partial), mode="w", format="mp4") as out:
             v_in = first_video_stream(src, video)
             width = round(v_in.codec_context.width * height / v_in.codec_context.height / 2) * 2
-            rate = Fraction(v_in.average_rate or v_in.guessed_rate or 30).limit_denominator(1001)
+            rate = Fraction(str(v_in.average_rate or v_in.guessed_rate or 30)).limit_denominator(1001)
             v_out = out.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "28"})
             v_out.width, v_out.height, v_out.pix_fmt = width, height, "yuv420p"
-            a_in = src.streams.audio[0] if src.streams.audio else None
+            a_in: av.audio.stream.AudioStream | None = src.streams.audio[0] if src.streams.audio else None
             a_out = out.add_stream_from_template(a_in) if a_in is not None else None
             overlay = _logo_overlay(logo, width, height)
             index = 0
             for packet in src.demux([s for s in (v_in, a_in) if s is not None]):
                 if packet.stream is a_in:
-                    if packet.size and packet.dts is not None:
+                    if a_out is not None and packet.size and packet.dts is not None:
                         packet.stream = a_out
                         out.mux(packet)
                     continue
                 for frame in packet.decode():
-                    picture = frame.to_ndarray(width=width, height=height, format="rgb24")
+                    if not isinstance(frame, av.VideoFrame):
+                        continue
+                    picture: np.ndarray = frame.to_ndarray(width=width, height=height, format="rgb24")
                     if overlay is not None:
                         picture = _blend(picture, *overlay)
                     still = av.VideoFrame.from_ndarray(picture, format="rgb24")
@@ -186,7 +188,10 @@ def logo_box(width: int, height: int, logo: Image.Image) -> tuple[int, int, int,
     return width - mark.width - margin, height - mark.height - margin, mark.width, mark.height
 
 
-def _logo_overlay(logo: Image.Image | None, width: int, height: int):
+Overlay = tuple[int, int, np.ndarray, np.ndarray]  # x, y, RGB, alpha
+
+
+def _logo_overlay(logo: Image.Image | None, width: int, height: int) -> Overlay | None:
     if logo is None:
         return None
     x, y, w, h = logo_box(width, height, logo)
@@ -207,7 +212,7 @@ def _blend(picture: np.ndarray, x: int, y: int, rgb: np.ndarray, alpha: np.ndarr
 def _decoded_audio(path: Path, rate: int) -> np.ndarray:
     """The file's first audio track as float32 stereo at `rate`: shape (2, samples)."""
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
-    chunks = []
+    chunks: list[np.ndarray] = []
     with open_input(path) as src:
         if not src.streams.audio:
             raise MediaReadError(path, "no audio track")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def sample_times(window_s: float, interval_s: float) -> list[float]:
 
 
 def sample_frames(path: Path, window_s: float = 5.0, interval_s: float = 0.5, *,
-                  max_side: int | None = None, threads: int = 0) -> Iterator[SampledFrame]:
+                  max_side: int | None = None, threads: int = 0) -> Generator[SampledFrame, None, None]:
     """Frames every interval_s over the first window_s seconds, in time order (see module doc)."""
     path = Path(path)
     targets = sample_times(window_s, interval_s)

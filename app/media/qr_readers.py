@@ -37,7 +37,8 @@ def read_zxing(gray: np.ndarray) -> list[str]:
 
 def zxing_scan(gray: np.ndarray) -> tuple[list[str], bool]:
     """(texts of the readable QR codes, whether a QR symbol was seen that could not be read)."""
-    results = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode, return_errors=True)
+    # the stubs omit the implicit BarcodeFormat -> BarcodeFormats conversion the binding does
+    results = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode, return_errors=True)  # type: ignore[arg-type]
     texts = [_text(r.bytes, r.text) for r in results if r.valid]
     return texts, any(not r.valid for r in results)
 

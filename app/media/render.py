@@ -10,7 +10,8 @@ Synchronous and CPU/disk-bound: run it in a worker thread or process.
   any clip has audio (silence where a clip has none).
 - Only video and audio are kept: data tracks (GoPro `gpmd` telemetry, `tmcd` timecode) are dropped.
 - Written to `<name>.<pid>-<random>.partial.mp4` beside `output`, then renamed over it; the
-  partial file is removed on failure (a crash can leave one: cleanup may delete `*.partial.mp4`). `RenderResult.duration_s` is the output's duration: the clips' sum.
+  partial file is removed on failure (a crash can leave one: cleanup may delete `*.partial.mp4`).
+  `RenderResult.duration_s` is the output's duration: the clips' sum.
 
 Unreadable clips raise MediaReadError; an empty list raises ValueError.
 """
@@ -116,8 +117,8 @@ def _mismatch(clips: list[Path], formats: list[_ClipFormat]) -> str:
     first = formats[0]
     labels = ("codec", "size", "size", "pixel format", "frame rate")
     setup_shared = _shared_setup(formats) is not None
-    for clip, fmt in zip(clips[1:], formats[1:]):
-        for label, a, b in zip(labels, first.video, fmt.video):
+    for clip, fmt in zip(clips[1:], formats[1:], strict=True):
+        for label, a, b in zip(labels, first.video[:len(labels)], fmt.video[:len(labels)], strict=True):
             if a != b:
                 return f"{clip.name}: video {label} differs from {clips[0].name}"
         if not setup_shared and fmt.video[-1] != first.video[-1]:

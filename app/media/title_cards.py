@@ -42,7 +42,7 @@ def look_of(clip: Path) -> ClipLook:
     with open_input(clip) as src:
         video = first_video_stream(src, clip)
         ctx = video.codec_context
-        rate = Fraction(video.average_rate or video.guessed_rate or 30).limit_denominator(1001)
+        rate = Fraction(str(video.average_rate or video.guessed_rate or 30)).limit_denominator(1001)
         try:
             set_id = unused_parameter_set_id(bytes(ctx.extradata or b"")) if ctx.name == "h264" else 0
         except AvccError:
@@ -58,10 +58,10 @@ def card_picture(width: int, height: int, lines: list[str], logo: Image.Image | 
     """An RGB picture: the logo above centred lines of text, the first line largest."""
     picture = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(picture)
-    top = height // 6
+    top = float(height // 6)
     if logo is not None:
         mark = fit_logo(logo, width // 3, height // 3)
-        picture.paste(mark, ((width - mark.width) // 2, top), mark)
+        picture.paste(mark, ((width - mark.width) // 2, int(top)), mark)
         top += mark.height + height // 20
     for index, text in enumerate(line for line in lines if line):
         font = _font(max(10, height // (9 if index == 0 else 16)))
@@ -74,7 +74,8 @@ def card_picture(width: int, height: int, lines: list[str], logo: Image.Image | 
 def fit_logo(logo: Image.Image, max_width: int, max_height: int) -> Image.Image:
     mark = logo.convert("RGBA")
     scale = min(max_width / mark.width, max_height / mark.height)
-    return mark.resize((max(1, int(mark.width * scale)), max(1, int(mark.height * scale))), Image.LANCZOS)
+    return mark.resize((max(1, int(mark.width * scale)), max(1, int(mark.height * scale))),
+                       Image.Resampling.LANCZOS)
 
 
 def encode_card(picture: np.ndarray, look: ClipLook, seconds: float, output: Path) -> Path:

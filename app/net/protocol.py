@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 PROTOCOL_VERSION = 1
 HELLO_TIMEOUT_S = 10.0
@@ -119,7 +119,7 @@ def welcome(station_id: str, version: str, chunk_size: int) -> dict[str, Any]:
 Check = Callable[[str, Any], Any]  # (field name, raw value) -> cleaned value, or raises ValueError
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -189,7 +189,7 @@ def card_path(name: str, value: Any) -> str:
     problem = path_problem(value)
     if problem:
         raise ValueError(f"{name} {value!r}: {problem}" if isinstance(value, str) else f"{name}: {problem}")
-    return value
+    return str(value)  # path_problem accepts only a str
 
 
 def path_problem(value: Any) -> str | None:
@@ -263,7 +263,7 @@ FILE_ENTRY = Schema({"path": card_path, "size": integer(0), "modified": timestam
 
 
 def file_entries(name: str, value: Any) -> list[dict[str, Any]]:
-    entries = string_list(MAX_FILES, FILE_ENTRY)(name, value)
+    entries: list[dict[str, Any]] = string_list(MAX_FILES, FILE_ENTRY)(name, value)
     seen: set[str] = set()
     for entry in entries:
         if entry["path"] in seen:

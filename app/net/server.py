@@ -74,5 +74,6 @@ class StationServer:
         return error_response(HTTPStatus.NOT_FOUND, f"no such path: {split.path}")
 
     async def _dispatch(self, connection: ServerConnection) -> None:
+        assert connection.request is not None  # the handler runs after the opening handshake
         path = urlsplit(connection.request.path).path
         await self._sockets[path](connection)

@@ -164,7 +164,7 @@ class NetService:
             raise ProtocolError(INTERNAL, "the pipeline engine is not running")
         try:
             return await getattr(engine, method)(*args)
-        except (LookupError,) as exc:
+        except LookupError as exc:
             raise ProtocolError(BAD_MESSAGE, str(exc) or "no such execution or step") from exc
         except Exception as exc:
             if is_named(exc, "NotFound", "UnknownExecution", "UnknownStep", "NoResultFound"):

@@ -38,7 +38,7 @@ def fetch_files(session: Session, ctx: StepContext, files: Sequence[ExecutionFil
         for card_file in files:
             if card_file.state == FileState.FAILED:
                 card_file.state, card_file.copy_attempts = FileState.LISTED, 0
-    execution = session.get(PipelineExecution, ctx.execution_id)
+    execution = session.get_one(PipelineExecution, ctx.execution_id)
     request = request_files(session, execution, files, ctx.step_id)
     progress = FetchProgress(total=len(files), request_id=request.id if request else None)
     for card_file in files:

@@ -161,7 +161,7 @@ class StepQueue:
         if not pairs:
             return []
         marks = await self.redis.hmget(self.marks, [str(s) for s, _ in pairs])
-        return [(s, a) for (s, a), mark in zip(pairs, marks) if mark is None or int(mark) != a]
+        return [(s, a) for (s, a), mark in zip(pairs, marks, strict=True) if mark is None or int(mark) != a]
 
     async def dead_letter(self, items: Sequence[tuple[int, int, str]]) -> None:
         for step_id, attempt, reason in items:
@@ -187,7 +187,7 @@ class StepQueue:
         names = [name.decode() for name in known]
         alive = await self.redis.mget([self.heartbeat_key(name) for name in names])
         live: dict[str, dict[str, Any]] = {}
-        for name, payload in zip(names, alive):
+        for name, payload in zip(names, alive, strict=True):
             if payload is None:
                 await self.redis.hdel(self.workers, name)
             else:
@@ -198,7 +198,7 @@ class StepQueue:
         if not worker_ids:
             return {}
         alive = await self.redis.mget([self.heartbeat_key(w) for w in worker_ids])
-        return {w: a is not None for w, a in zip(worker_ids, alive)}
+        return {w: a is not None for w, a in zip(worker_ids, alive, strict=True)}
 
 
 @dataclass
@@ -437,7 +437,7 @@ class WorkerPool:
             result = await asyncio.wait_for(step.run(ctx), timeout=timeout)
         except asyncio.CancelledError:
             raise
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             error = f"timed out after {timeout:g} s"
             if step_class.retry.retryable(TimeoutError()):
                 return self._retry(c, step_class, ctx, error, exc)

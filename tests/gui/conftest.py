@@ -22,7 +22,8 @@ def run_async(qapp) -> Callable[[Coroutine[Any, Any, Any], float], Any]:
 
     def run(coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
         try:
-            return asyncio.run(asyncio.wait_for(coro, timeout), loop_factory=lambda: qasync.QEventLoop(qapp))
+            with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:  # 3.11 too
+                return runner.run(asyncio.wait_for(coro, timeout))
         finally:
             # The finished loop and its Qt timer object sit in reference cycles: collect them here,
             # on the GUI thread. Collected by chance on a database thread, the timer object is

@@ -178,5 +178,5 @@ def test_clips_decoded_in_parallel_threads_each_get_their_own_passenger(clip_dir
     clips = {write_clip(clip_dir / f"parallel_{i}.mp4", SMALL, duration_s=1.0, qr_text=text, seed=i): name
              for i, (text, name) in enumerate([(ANA, "Ana Silva"), (BEN, "Benoît Müller")] * 2)}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        found = dict(zip(clips, pool.map(lambda c: find_passenger_code(c, fallbacks="all"), clips)))
+        found = dict(zip(clips, pool.map(lambda c: find_passenger_code(c, fallbacks="all"), clips), strict=True))
     assert {clip: f.passenger.passenger_name for clip, f in found.items() if f} == clips

@@ -27,6 +27,17 @@ def make_card(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
+class CountedScans(WatchedRoot):
+    """A WatchedRoot that counts its scans: the Detector has looked (a positive marker)."""
+
+    scans = 0
+
+    async def scan(self):
+        found = await super().scan()
+        self.scans += 1
+        return found
+
+
 @asynccontextmanager
 async def running_agent(station: Station, source, **kwargs):
     agent = DetectorAgent(f"ws://127.0.0.1:{station.port}", TOKEN, source, detector_id="desk-pi",
@@ -84,8 +95,10 @@ async def test_watched_cards_are_listed_when_mounted_and_reported_when_removed(s
     root = tmp_path / "media"
     (root / "user").mkdir(parents=True)
     orchestrator = station.orchestrator
-    async with running_agent(station, WatchedRoot(root)):
-        await asyncio.sleep(0.3)
+    source = CountedScans(root)
+    async with running_agent(station, source):
+        # Scans run once connected, and a scan sends its listings before the next one starts.
+        await eventually(lambda: source.scans >= 2)
         assert orchestrator.args_of("file_list") == []
         card = make_card(root / "user" / "GOPRO-ANA", {"DCIM/100GOPRO/GX010001.MP4": b"clip"})
         make_card(root / "user" / "USB-STICK", {"notes.txt": b"no DCIM here"})
@@ -116,7 +129,8 @@ async def test_the_detector_reconnects_and_lists_again_after_a_station_restart(t
             if round_ == 0:
                 runner = running_agent(station, SingleCard(card, "CARD-1"))
                 agent = await runner.__aenter__()
-            listing = await eventually(lambda: station.orchestrator.args_of("file_list"), timeout=20)
+            # awaited within this iteration, so the lambda sees this round's station
+            listing = await eventually(lambda: station.orchestrator.args_of("file_list"), timeout=20)  # noqa: B023
             assert listing[0][1] == "CARD-1"
             assert agent.connections == round_ + 1
         finally:

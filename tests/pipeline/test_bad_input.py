@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from app.pipeline.events_bridge import channel
@@ -36,9 +35,10 @@ async def test_the_event_bridge_ignores_garbage_and_its_own_echo_and_relays_remo
               "data": {"execution_id": 7, "step_id": 70, "step": "decode_qr", "key": "GX010001.MP4",
                        "ts": "2026-11-24T03:00:00.000Z"}}
     await redis.publish(name, json.dumps(remote))
-    for _ in range(100):
-        if harness.events:
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.1)
+
+    async def remote_relayed() -> bool:
+        return any(e.data.get("execution_id") == 7 for e in harness.events)
+
+    # One channel delivers in order: once the remote event is here, everything before it was read.
+    await harness.wait_for(remote_relayed, what="the remote event on the bus")
     assert [(e.type, e.data) for e in harness.events] == [("pipeline:step_started", remote["data"])]

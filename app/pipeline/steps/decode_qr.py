@@ -24,7 +24,7 @@ class DecodeQr(BaseStep):
     async def run(self, ctx: StepContext) -> StepResult:
         file_id = int(ctx.params["file_id"])
         clip, options = await ctx.db.run(lambda s: (
-            s.get(ExecutionFile, file_id), ImportOptions.of(s.get(PipelineExecution, ctx.execution_id), ctx.settings)))
+            s.get_one(ExecutionFile, file_id), ImportOptions.of(s.get_one(PipelineExecution, ctx.execution_id), ctx.settings)))
         frame_dir = Library(ctx.settings.library).frames_dir(ctx.execution_id)
         try:
             scan = await ctx.offload(

@@ -22,7 +22,7 @@ class ExtractMetadata(BaseStep):
 
     async def run(self, ctx: StepContext) -> StepResult:
         file_id = int(ctx.params["file_id"])
-        card_file = await ctx.db.run(lambda s: s.get(ExecutionFile, file_id))
+        card_file = await ctx.db.run(lambda s: s.get_one(ExecutionFile, file_id))
         from app.media.probe import probe  # noqa: PLC0415 - loads FFmpeg; only where steps run
 
         try:
