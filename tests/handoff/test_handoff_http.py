@@ -6,7 +6,10 @@ import asyncio
 import socket
 from datetime import timedelta
 
+import urllib.request
+
 import cv2
+import psutil
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -127,3 +130,24 @@ async def test_the_qr_code_holds_the_link(station, passenger):
     text, _, _ = cv2.QRCodeDetector().detectAndDecode(picture)
     assert text == link.url
     assert link.url.startswith(f"http://127.0.0.1:{station.handoff.port}/h/")
+
+
+async def test_memory_stays_flat_while_a_large_video_streams(station, passenger):
+    size = 768 * 1024 * 1024
+    with passenger.video.open("r+b") as video:  # sparse: large on the wire, nothing on the disk
+        video.truncate(size)
+    link = await station.handoff.create_link(passenger.jump_id)
+    process = psutil.Process()
+    before = process.memory_info().rss
+
+    def download() -> tuple[int, int]:
+        received, peak = 0, 0
+        with urllib.request.urlopen(link.video_url, timeout=30) as response:
+            while chunk := response.read(1024 * 1024):
+                received += len(chunk)
+                peak = max(peak, process.memory_info().rss)
+        return received, peak
+
+    received, peak = await asyncio.to_thread(download)
+    assert received == size
+    assert peak - before < 64 * 1024 * 1024, f"the station grew by {(peak - before) >> 20} MiB"
