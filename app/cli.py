@@ -104,6 +104,10 @@ def _register_extra_commands() -> None:
 
     if pipeline_commands.register not in EXTRA_COMMANDS:
         EXTRA_COMMANDS.append(pipeline_commands.register)
+    from app.pipeline import export_command  # noqa: PLC0415 - export a passenger's folder
+
+    if export_command.register not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(export_command.register)
 
 
 def run_station(settings: Settings) -> int:
