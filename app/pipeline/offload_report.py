@@ -71,7 +71,6 @@ class OffloadFacts:
     card_label: str
     detector_id: str
     slot: str
-    state: str
     started_at: datetime
     finished_at: datetime
     files_total: int
@@ -102,7 +101,7 @@ def gather(session: Session, execution_id: int, finished_at: datetime) -> Offloa
         raise LookupError(f"no import {execution_id}")
     jumps = {j.id: j for j in session.scalars(select(Jump).where(Jump.execution_id == execution_id))}
     facts = OffloadFacts(execution.id, execution.card_id or "", execution.card_label or "", execution.detector_id or "",
-                         execution.slot or "", execution.state, execution.created_at,
+                         execution.slot or "", execution.created_at,
                          execution.finished_at or finished_at, execution.files_total, execution.files_new)
     for jump in sorted(jumps.values(), key=lambda j: j.id):
         if not jump.unassigned:
@@ -239,7 +238,7 @@ def render_html(facts: OffloadFacts, library: Path, manifest_name: str) -> str:
     summary = [
         ("Card", f"{facts.card_label} ({facts.card_id})" if facts.card_label else facts.card_id),
         ("Detector", f"{facts.detector_id}" + (f", slot {facts.slot}" if facts.slot else "")),
-        ("Import", f"{facts.execution_id} ({facts.state})"),
+        ("Import", facts.execution_id),
         ("Started", _time(facts.started_at)), ("Finished", _time(facts.finished_at)),
         ("Duration", f"{facts.seconds:.1f} s"),
         ("Files on the card", facts.files_total), ("New files", facts.files_new),
@@ -263,7 +262,7 @@ def render_html(facts: OffloadFacts, library: Path, manifest_name: str) -> str:
 <style>
 body {{ font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; white-space: nowrap; }}
 th {{ background: #eee; }}
 td:nth-child(6), td:nth-child(7) {{ font-family: monospace; font-size: 12px; }}
 tr.problem td {{ background: #fdd; }}
