@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPixmap
@@ -18,7 +19,7 @@ class HandoffDialog(QDialog):
         self.setWindowTitle(f"Hand-off: {passenger_name}")
         self.url = url
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"<b>{passenger_name}</b>: scan with the phone's camera"))
+        layout.addWidget(QLabel(f"<b>{escape(passenger_name)}</b>: scan with the phone's camera"))
         pixmap = QPixmap()
         pixmap.loadFromData(qr_png, "PNG")
         self.qr = QLabel()
@@ -26,7 +27,7 @@ class HandoffDialog(QDialog):
                                         Qt.TransformationMode.FastTransformation))  # crisp modules
         self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.qr)
-        self.link = QLabel(f'<a href="{url}">{url}</a>')
+        self.link = QLabel(f'<a href="{escape(url)}">{escape(url)}</a>')
         self.link.setOpenExternalLinks(True)  # opens the page on a second screen at the desk
         self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         layout.addWidget(self.link)
