@@ -24,9 +24,6 @@ from html import escape
 from pathlib import Path
 
 import xxhash
-from ascmhl import hashlist_xml_parser
-from ascmhl.hashlist import MHLCreatorInfo, MHLHashEntry, MHLHashList, MHLMediaHash, MHLProcess, MHLTool
-from ascmhl.utils import datetime_isostring
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -150,6 +147,19 @@ def hash_stored_files(facts: OffloadFacts) -> None:
 
 def write_mhl(path: Path, library: Path, facts: OffloadFacts, now: datetime) -> None:
     """An ASC MHL v2.0 hash list (a packing list: paths relative to the library)."""
+    # Imported here: ascmhl brings lxml, click and dateutil (0.1 s), and every process that
+    # loads the steps (the station at start) would pay for it.
+    from ascmhl import hashlist_xml_parser  # noqa: PLC0415
+    from ascmhl.hashlist import (  # noqa: PLC0415
+        MHLCreatorInfo,
+        MHLHashEntry,
+        MHLHashList,
+        MHLMediaHash,
+        MHLProcess,
+        MHLTool,
+    )
+    from ascmhl.utils import datetime_isostring  # noqa: PLC0415
+
     hash_list = MHLHashList()
     creator = MHLCreatorInfo()
     creator.host_name = socket.gethostname()
