@@ -151,3 +151,23 @@ async def test_memory_stays_flat_while_a_large_video_streams(station, passenger)
     received, peak = await asyncio.to_thread(download)
     assert received == size
     assert peak - before < 64 * 1024 * 1024, f"the station grew by {(peak - before) >> 20} MiB"
+
+
+async def test_several_ranges_at_once_are_ignored_and_the_whole_video_is_sent(station, passenger):
+    link = await station.handoff.create_link(passenger.jump_id)
+    answer = await http_get(link.video_url, Range="bytes=0-9,20-29")
+    assert (answer.status, answer.body) == (200, passenger.video.read_bytes())
+    assert "content-range" not in answer.headers
+
+
+def test_the_link_uses_the_lan_address_when_listening_on_every_interface(tmp_path):
+    from app.config import load_settings
+    from app.handoff.service import HandoffService, lan_address
+
+    settings = load_settings({"data_dir": str(tmp_path), "host": "0.0.0.0"}, environ={})
+    service = HandoffService(settings, db=None)  # type: ignore[arg-type] - address() needs no database
+    machine = {a.address for addresses in psutil.net_if_addrs().values() for a in addresses}
+    assert service.address() == lan_address()
+    assert service.address() in machine or service.address().startswith("127.")  # no network at all
+    settings.handoff_host = "desk.local"
+    assert service.address() == "desk.local"

@@ -14,6 +14,7 @@ class WriteReport(BaseStep):
     report; written anew when run again, so a retry gives the current state."""
 
     name = REPORT_STEP
+    timeout_s = 3600.0  # reads every imported byte once more: a full 256 GB card takes a while
 
     async def run(self, ctx: StepContext) -> StepResult:
         now = utcnow()
