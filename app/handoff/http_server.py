@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
@@ -151,7 +151,7 @@ class HandoffHttpServer:
         status = HTTPStatus.OK
         range_header = request.headers.get("range")
         try:
-            size = await asyncio.to_thread(lambda: Path(link.video_path).stat().st_size)
+            size = os.fstat(file.fileno()).st_size  # the file being sent, even if replaced meanwhile
             try:
                 span = parse_range(range_header, size)
             except UnsatisfiableRange:
