@@ -1,9 +1,10 @@
-"""A real station (SQLite, embedded Redis, real HTTP server) with one passenger whose video is
+"""A real station (SQLite or Postgres, embedded Redis, real HTTP server) with one passenger whose video is
 a real H.264 MP4, for the hand-off tests."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -35,9 +36,10 @@ def passenger_video(tmp_path_factory) -> Path:
                                                                                 faststart=True))
 
 
-@pytest.fixture
-async def station(tmp_path) -> Station:
-    station = await start_station(tmp_path / "data", small_file_bytes=1)
+@pytest.fixture(params=["sqlite", "postgres"])
+async def station(request, tmp_path) -> Station:
+    db_url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    station = await start_station(tmp_path / "data", small_file_bytes=1, db_url=db_url)
     station.handoff.links.clock = lambda: T0
     yield station
     await station.stop()
@@ -82,3 +84,22 @@ def _get(url: str, headers: dict[str, str]) -> Answer:
 async def http_get(url: str, **headers: str) -> Answer:
     """A real HTTP GET (urllib) off the event loop the station runs on."""
     return await asyncio.to_thread(_get, url, headers)
+
+
+async def recorded_downloads(station: Station, link_id: int, at_least: int, timeout: float = 10) -> list[tuple]:
+    """(status, bytes, remote address, time) of a link's downloads, once `at_least` are recorded
+    (a download is recorded just after its last byte went out)."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from app.db.models import HandoffDownload  # noqa: PLC0415
+
+    def read(session) -> list[tuple]:
+        return [(d.status, d.bytes_sent, d.remote_address, d.at) for d in session.scalars(
+            select(HandoffDownload).where(HandoffDownload.link_id == link_id).order_by(HandoffDownload.id))]
+
+    deadline = time.monotonic() + timeout
+    while len(rows := await station.db.read(read)) < at_least:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(rows)} download(s) recorded, not {at_least}")
+        await asyncio.sleep(0.05)
+    return rows

@@ -89,7 +89,7 @@ async def test_the_export_command(station, passenger, tmp_path):
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "app.cli", "export", "--data-dir",
-                               str(station.settings.data_dir), *args], capture_output=True, text=True, timeout=120)
+                               str(station.settings.data_dir), "--db-url", station.settings.db_url, *args], capture_output=True, text=True, timeout=120)
 
     done = await asyncio.to_thread(run, "BK-2026-1042", str(stick))
     assert done.returncode == 0, done.stderr
