@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from app.handoff.links import HandoffLinks, LinkInfo
 from app.handoff.page import CONTENT_SECURITY_POLICY, handoff_page
@@ -160,7 +160,7 @@ class HandoffHttpServer:
                 return
             start, end = span if span is not None else (0, size - 1)
             headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes",
-                       "Content-Disposition": f'inline; filename="{_ascii(link.video_path.name)}"'}
+                       "Content-Disposition": _disposition(link.video_path.name)}
             if span is not None:
                 status = HTTPStatus.PARTIAL_CONTENT
                 headers["Content-Range"] = f"bytes {start}-{end}/{size}"
@@ -214,8 +214,10 @@ def _route(target: str) -> tuple[str, str]:
     return "", ""
 
 
-def _ascii(name: str) -> str:
-    return "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+def _disposition(name: str) -> str:
+    """The file name a download is saved under: ASCII for old clients, UTF-8 (RFC 6266) for the rest."""
+    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return f"inline; filename=\"{plain}\"; filename*=UTF-8''{quote(name)}"
 
 
 def _head(status: HTTPStatus, length: int, headers: dict[str, str]) -> bytes:

@@ -24,6 +24,7 @@ async def test_a_range_request_gets_206_with_exactly_those_bytes(station, passen
     assert answer.headers["content-range"] == f"bytes 0-1023/{len(data)}"
     assert answer.headers["accept-ranges"] == "bytes"
     assert answer.headers["content-type"] == "video/mp4"
+    assert "filename*=UTF-8''BK-2026-1042%20Ana%20Silva.mp4" in answer.headers["content-disposition"]
     assert answer.body == data[:1024]
 
 
