@@ -12,10 +12,10 @@ import psutil
 
 from app.config import Settings
 from app.db.engine import Database
+from app.db.types import utcnow
 from app.handoff.http_server import HandoffHttpServer
 from app.handoff.links import Clock, HandoffLinks, LinkInfo
 from app.handoff.qr import qr_png
-from app.db.types import utcnow
 
 _ANY = ("", "0.0.0.0", "::")
 

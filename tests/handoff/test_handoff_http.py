@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import urllib.request
 from datetime import timedelta
 
-import urllib.request
-
 import cv2
-import psutil
 import numpy as np
+import psutil
 import pytest
+
 from app.handoff.links import HandoffError
 from tests.handoff.conftest import T0, http_get, recorded_downloads
 
