@@ -14,19 +14,13 @@ from collections.abc import Callable, Sequence
 from app.config import ConfigError, Settings, load_settings
 from app.logging_setup import setup_logging
 from app.version import __version__
+from app.cli_options import storage_options
 
 EXIT_STARTUP_FAILED = 2
 
 
-def _storage_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", metavar="DIR", help="config, database, Redis, logs and library under one folder [INGEST_DATA_DIR]")
-    parser.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
-    parser.add_argument("--db-url", metavar="URL", help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB [INGEST_DB_URL]")
-    parser.add_argument("--log-level", metavar="L", help="DEBUG, INFO, WARNING or ERROR")
-
-
 def _station_options(parser: argparse.ArgumentParser) -> None:
-    _storage_options(parser)
+    storage_options(parser)
     parser.add_argument("--no-gui", action="store_true", default=None, help="run headless, events on the console")
     parser.add_argument("--host", metavar="H", help="listen address (default 0.0.0.0) [INGEST_HOST]")
     parser.add_argument("--port", metavar="N", type=int, help="listen port (default 8765) [INGEST_PORT]")
@@ -46,12 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     worker = commands.add_parser("worker", help="join the worker pool of a shared setup (Postgres + Redis)")
-    _storage_options(worker)
+    storage_options(worker)
     worker.add_argument("--redis-url", metavar="URL", help="the shared Redis [INGEST_REDIS_URL]")
     worker.add_argument("--concurrency", metavar="N", type=int, default=2, help="steps run at once (default 2)")
 
     migrate = commands.add_parser("migrate", help="bring the database to the newest schema and exit")
-    _storage_options(migrate)
+    storage_options(migrate)
 
     for register in EXTRA_COMMANDS:
         register(commands)
@@ -104,6 +98,10 @@ def _register_extra_commands() -> None:
 
     if pipeline_commands.register not in EXTRA_COMMANDS:
         EXTRA_COMMANDS.append(pipeline_commands.register)
+    from app.pipeline import export_command  # noqa: PLC0415 - export a passenger's folder
+
+    if export_command.register not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(export_command.register)
 
 
 def run_station(settings: Settings) -> int:

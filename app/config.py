@@ -38,12 +38,12 @@ ENV_VARS: dict[str, str] = {
 FILE_KEYS = (
     "host", "port", "token", "library", "db_url", "redis_url", "workers", "log_level",
     "station_id", "small_file_bytes", "qr_window_s", "qr_interval_s", "chunk_size",
-    "import_proxies", "redis_prefix",
+    "import_proxies", "redis_prefix", "handoff_port", "handoff_days", "handoff_host",
     "drop_zone_name", "logo_path", "intro_s", "outro_s", "music_path", "music_level_db",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
-RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers", "library"})
+RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers", "library", "handoff_port"})
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -79,6 +79,10 @@ class Settings:
     outro_s: float = 2.0
     music_path: str = ""  # mixed under the clips' own sound
     music_level_db: float = -18.0
+    # Hand-off at the desk: passengers' videos on the LAN (its own port: streamed, not WebSocket).
+    handoff_port: int | None = None  # None: the listen port + 1 (any free port when that is 0)
+    handoff_days: int = 7  # a link expires this many days after it was made
+    handoff_host: str = ""  # the address in links; empty: this machine's LAN address
     no_gui: bool = False
     # Set when --data-dir was not given: logs go to the platform's log folder.
     log_dir: Path = field(default=Path())
@@ -96,6 +100,12 @@ class Settings:
     @property
     def uses_embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @property
+    def handoff_listen_port(self) -> int:
+        if self.handoff_port is not None:
+            return self.handoff_port
+        return self.port + 1 if 0 < self.port < 65535 else 0
 
     @property
     def listen_address(self) -> str:
@@ -132,11 +142,11 @@ def _default_dirs(data_dir: Path | None) -> dict[str, Path]:
 def _coerce(key: str, value: Any) -> Any:
     """Turn a raw value (TOML, env text or flag) into the setting's type, or say why not."""
     try:
-        if key in ("port", "workers", "small_file_bytes", "chunk_size"):
+        if key in ("port", "workers", "small_file_bytes", "chunk_size", "handoff_port", "handoff_days"):
             number = int(value)
-            if key == "port" and not 0 <= number <= 65535:
+            if key in ("port", "handoff_port") and not 0 <= number <= 65535:
                 raise ConfigError(f"port must be 0-65535, got {number}")
-            if key in ("workers", "small_file_bytes", "chunk_size") and number < (0 if key == "workers" else 1):
+            if key in ("workers", "small_file_bytes", "chunk_size", "handoff_days") and number < (0 if key == "workers" else 1):
                 raise ConfigError(f"{key} must be positive, got {number}")
             return number
         if key in ("qr_window_s", "qr_interval_s"):

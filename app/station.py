@@ -21,6 +21,7 @@ from app.config import ConfigError, Settings, ensure_identity
 from app.db.engine import Database, DatabaseError
 from app.db.migrate import upgrade
 from app.events import EventBus
+from app.handoff.service import HandoffService
 from app.instance_lock import AlreadyRunning, InstanceLock
 from app.net.http import json_response
 from app.net.link import DetectorLink
@@ -55,6 +56,7 @@ class Station:
         self.net: NetService | None = None
         self.engine: PipelineEngine | None = None
         self.orchestrator: Orchestrator | None = None
+        self.handoff: HandoffService | None = None  # passengers' videos on the LAN
         self.started_at = 0.0
         # Filled by the parts that know the answer (Detector sessions, worker pool).
         self.count_detectors: Callable[[], int] = lambda: 0
@@ -112,6 +114,19 @@ class Station:
         self.count_workers = self.engine.count_workers
         self.net = NetService(self)
         self.net.install()  # /detector, /ui, GET /api/executions; sets count_detectors
+        await self._start_handoff()
+
+    async def _start_handoff(self) -> None:
+        """The hand-off server; a busy port costs the hand-off, not the imports."""
+        handoff = HandoffService(self.settings, self.db)
+        try:
+            await handoff.start()
+        except OSError as exc:
+            log.error("hand-off server not started on port %s: %s (set handoff_port)",
+                      self.settings.handoff_listen_port, exc.strerror or exc)
+            return
+        self.handoff = handoff
+        self.on_stop(handoff.stop)
 
     def on_stop(self, stopper: Stopper) -> None:
         """Register a cleanup; cleanups run in reverse order of registration."""

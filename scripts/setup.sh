@@ -15,6 +15,7 @@ apt_packages=(
   libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xfixes0 libxcb-xkb1   # Qt's xcb platform
   xvfb xauth                                 # screenshots and GUI runs without a screen
   curl                                       # packaging/smoke.sh asks /health with it
+  chromium                                   # tests: a phone's browser plays the hand-off page
 )
 [[ "${1:-}" == "--bench" ]] && apt_packages+=(ffmpeg)
 

@@ -281,3 +281,49 @@ class ImportedFile(Base):
 
 
 Index("ix_imported_file_name_size", ImportedFile.name, ImportedFile.size)
+
+
+class HandoffLink(Base):
+    """An unguessable link to one passenger's video, served on the LAN at the desk."""
+
+    __tablename__ = "handoff_link"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    jump_id: Mapped[int | None] = mapped_column(ForeignKey("jump.id", ondelete="SET NULL"), index=True)
+    video_path: Mapped[str] = mapped_column(String(1024))
+    passenger_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class HandoffDownload(Base):
+    """One request for a hand-off link's video (a phone seeking makes several)."""
+
+    __tablename__ = "handoff_download"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("handoff_link.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    remote_address: Mapped[str | None] = mapped_column(String(64))
+    range_header: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(Integer)
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PassengerExport(Base):
+    """One copy of a passenger's folder to a chosen place (a USB stick), verified by SHA-256."""
+
+    __tablename__ = "passenger_export"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    jump_id: Mapped[int | None] = mapped_column(ForeignKey("jump.id", ondelete="SET NULL"), index=True)
+    source_dir: Mapped[str] = mapped_column(String(1024))
+    dest_dir: Mapped[str] = mapped_column(String(1024))
+    state: Mapped[str] = mapped_column(String(16))  # verified, failed
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

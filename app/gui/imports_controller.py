@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QPixmap
+from PySide6.QtWidgets import QFileDialog
 from sqlalchemy import select
 
 from app.db.models import Jump, PipelineStep
@@ -20,6 +21,9 @@ from app.gui.detectors_state import DetectorsState
 from app.gui.imports_data import jumps_of_card, load_execution, load_recent, load_step_details
 from app.gui.imports_model import ImportsModel, Kind, Node
 from app.gui.views.assign_dialog import AssignDialog
+from app.gui.views.handoff_dialog import HandoffDialog
+from app.pipeline.export import export_passenger
+from app.pipeline.offload_report import report_of
 from app.gui.views.step_details import StepDetailsPanel
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ class ImportsController(QObject):
         self.details = details
         self.open_url = open_url
         self.assign_dialog: AssignDialog | None = None
+        self.handoff_dialog: HandoffDialog | None = None
+        self.export_dialog: QFileDialog | None = None
         self._dirty: set[int] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -274,3 +280,50 @@ class ImportsController(QObject):
             self.mark_dirty(execution_id)
 
         return self.spawn(assign(), "Assign")
+
+    # -- the passenger's product and the card's report ----------------------------------------
+    def hand_off(self, jump_id: int) -> asyncio.Task[Any]:
+        async def show_link() -> None:
+            handoff = self._facade("handoff")
+            link = await handoff.create_link(jump_id)
+            expires = link.expires_at.astimezone().strftime("%d %b %Y %H:%M")
+            dialog = HandoffDialog(link.passenger_name, link.url, expires, handoff.qr_png(link.url),
+                                   lambda: self.spawn(handoff.revoke_link(link.id), "Revoke"), self.details.window())
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.destroyed.connect(lambda: setattr(self, "handoff_dialog", None))
+            self.handoff_dialog = dialog
+            dialog.open()
+
+        return self.spawn(show_link(), "Hand-off")
+
+    def ask_export(self, jump_id: int) -> None:
+        dialog = QFileDialog(self.details.window(), "Export the passenger's folder to…")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda folder: self.export(jump_id, Path(folder)))
+        dialog.destroyed.connect(lambda: setattr(self, "export_dialog", None))
+        self.export_dialog = dialog
+        dialog.open()
+
+    def export(self, jump_id: int, dest: Path) -> asyncio.Task[Any]:
+        async def export() -> None:
+            self.message.emit(f"Exporting to {dest}…")
+            report = await export_passenger(self._db(), self.station.settings.library, jump_id, dest)
+            if report.verified:
+                self.message.emit(f"Exported {len(report.files)} files to {report.dest}: every file verified")
+            else:
+                names = ", ".join(f.name for f in report.problems)
+                self.problem.emit(f"Export to {report.dest}: {names} changed on the way; do not hand this copy over")
+
+        return self.spawn(export(), "Export")
+
+    def open_report(self, execution_id: int) -> None:
+        async def find_and_open() -> None:
+            report = await self._db().read(lambda session: report_of(session, execution_id))
+            if report is None:
+                self.problem.emit(f"Import {execution_id} has no offload report yet (written when it completes)")
+            else:
+                self.open_path(report)
+
+        self.spawn(find_and_open(), "Open report")

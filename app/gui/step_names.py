@@ -15,6 +15,7 @@ FRIENDLY = {
     "mark_file_imported": "Record file",
     "render_final": "Render passenger video",
     "cleanup": "Clean up",
+    "write_report": "Write offload report",
 }
 
 STATE_TEXT = {

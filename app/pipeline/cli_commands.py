@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from app.cli_options import storage_options
 from app.config import Settings
 
 EXIT_OK = 0
@@ -22,16 +23,15 @@ EXIT_CANNOT_RUN = 2
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from app.cli import _storage_options  # noqa: PLC0415 - the shared --data-dir/--db-url options
 
     status = commands.add_parser("status", help="pipeline executions and their steps (failed ones first)")
-    _storage_options(status)
+    storage_options(status)
     status.add_argument("--limit", type=int, default=20, metavar="N", help="newest N executions (default 20)")
     status.add_argument("--json", action="store_true", help="print the pipeline:list JSON instead of a table")
     status.set_defaults(handler=run_status)
 
     retry = commands.add_parser("retry", help="re-run a failed step and everything after it")
-    _storage_options(retry)
+    storage_options(retry)
     retry.add_argument("--redis-url", metavar="URL", help="the station's Redis, when it is not the embedded one")
     retry.add_argument("execution_id", type=int, metavar="EXECUTION_ID")
     retry.add_argument("step_id", type=int, metavar="STEP_ID")

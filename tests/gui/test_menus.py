@@ -27,7 +27,7 @@ def test_cancel_an_import_from_its_menu(run_async, station_settings):
             execution_id = ids["execution"]
             await window.controller.load_recent()
             actions = _actions(window, Kind.EXECUTION, execution_id)
-            assert list(actions) == ["Retry failed steps", "Cancel", "Open folder"]
+            assert list(actions) == ["Retry failed steps", "Cancel", "Open folder", "Open report"]
             assert not actions["Retry failed steps"].isEnabled()  # nothing failed
             station.bus.emit("detector:connected", detector_id="desk-left", name="Desk left reader")
             station.bus.emit("pipeline:started", execution_id=execution_id, card_id="3A1F-77C2",

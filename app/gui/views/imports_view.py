@@ -105,11 +105,17 @@ class ImportsView(QTreeView):
             cancel.setEnabled(node.row.state not in ("succeeded", "cancelled"))
             menu.addSeparator()
             menu.addAction(icon("folder"), "Open folder", lambda: self.actions.open_execution_folder(execution_id))
+            report = menu.addAction(icon("folder"), "Open report", lambda: self.actions.open_report(execution_id))
+            report.setEnabled(node.row.state == "succeeded")
         elif node.kind is Kind.JUMP and not node.row.unassigned:
             jump_id = node.id
             menu.addAction(icon("folder"), "Open folder", lambda: self.actions.open_jump_folder(jump_id))
             play = menu.addAction(icon("play"), "Play video", lambda: self.actions.play_jump(jump_id))
             play.setEnabled(bool(node.row.video_path))
+            menu.addSeparator()
+            handoff = menu.addAction(icon("play"), "Hand-off…", lambda: self.actions.hand_off(jump_id))
+            handoff.setEnabled(bool(node.row.video_path))
+            menu.addAction(icon("folder"), "Export…", lambda: self.actions.ask_export(jump_id))
         elif node.kind is Kind.CLIP or (node.kind is Kind.JUMP and node.row.unassigned and self.imports.clips_of(node)):
             clip_ids = self._clips_to_assign(node)
             execution_id = execution.id if execution else 0
