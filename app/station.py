@@ -26,6 +26,7 @@ from app.net.http import json_response
 from app.net.link import DetectorLink
 from app.net.server import StationServer
 from app.pipeline.engine import PipelineEngine
+from app.pipeline.library_identity import LibraryIdentity, LibraryUnreachable, claim_library
 from app.pipeline.orchestrator import Orchestrator
 from app.net.service import NetService
 from app.version import __version__
@@ -55,6 +56,7 @@ class Station:
         self.net: NetService | None = None
         self.engine: PipelineEngine | None = None
         self.orchestrator: Orchestrator | None = None
+        self.library: LibraryIdentity | None = None
         self.started_at = 0.0
         # Filled by the parts that know the answer (Detector sessions, worker pool).
         self.count_detectors: Callable[[], int] = lambda: 0
@@ -65,7 +67,8 @@ class Station:
     async def start(self) -> None:
         try:
             await self._start()
-        except (ConfigError, DatabaseError, BrokerError, AlreadyRunning, SQLAlchemyError, OSError) as exc:
+        except (ConfigError, DatabaseError, BrokerError, AlreadyRunning, SQLAlchemyError, OSError,
+                LibraryUnreachable) as exc:
             await self.stop()
             raise StartupError(_explain(exc)) from exc
         except BaseException:
@@ -82,6 +85,8 @@ class Station:
         self.db = Database(settings.db_url)
         self.on_stop(self._close_db)
         await asyncio.get_running_loop().run_in_executor(None, upgrade, self.db.engine)
+        # The setup's library: workers on other machines file there, and check they reach it.
+        self.library = await self.db.run(lambda session: claim_library(session, settings.library))
 
         if settings.redis_url:
             self.redis_url = settings.redis_url

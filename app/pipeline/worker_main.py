@@ -1,7 +1,8 @@
 """`ingest-station worker`: join the worker pool of a shared setup.
 
 The worker uses the station's database (Postgres for several machines; the station's SQLite
-works for a worker on the same machine) and Redis: `--redis-url`, or, without one, the
+works for a worker on the same machine), the library the station recorded there (it refuses
+to take steps when it cannot reach that very folder: library_identity.py) and Redis: `--redis-url`, or, without one, the
 embedded server of a station running on the same `--data-dir`. Its events reach the
 station through Redis pub/sub. SIGTERM/SIGINT stop it cleanly: running steps get a grace
 period, the rest go back to the queue.
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 import redis
 
@@ -22,6 +24,7 @@ from app.config import Settings
 from app.db.engine import Database, DatabaseError
 from app.db.migrate import current_revision, head_revision
 from app.pipeline.engine import PipelineEngine
+from app.pipeline.library_identity import LibraryUnreachable, check_reachable, recorded_library
 from app.pipeline.registry import known_steps
 from app.pipeline.worker import WorkerOptions
 from app.shutdown import stop_on_signals
@@ -76,6 +79,18 @@ async def serve_worker(settings: Settings, concurrency: int) -> int:
         db.close()
 
 
+def _setup_library(db: Database) -> Path:
+    """The library recorded by the station, once this machine is seen to reach that very folder
+    (a worker's own config or data folder never decides where cards are filed)."""
+    with db.session() as session:
+        identity = recorded_library(session)
+    if identity is None:
+        raise LibraryUnreachable(f"no library is recorded in the database {db.describe()}: "
+                                 "start the station once (it records its --library there)")
+    check_reachable(identity)
+    return identity.path
+
+
 async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -> int:
     loop = asyncio.get_running_loop()
     try:
@@ -86,6 +101,10 @@ async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -
     if current != head:
         return _fail(f"the database {db.describe()} is at schema {current or 'none'}, this worker needs {head}: "
                      "run `ingest-station migrate` (or start the station) with this version first")
+    try:
+        settings.library = await loop.run_in_executor(None, _setup_library, db)
+    except LibraryUnreachable as exc:
+        return _fail(f"refusing to take steps: {exc}")
     try:
         client = await open_redis(url)
     except BrokerError as exc:
@@ -100,7 +119,7 @@ async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -
         await client.aclose()
         return _fail(f"cannot use Redis at {describe_url(url)}: {exc}")
     print(f"worker {worker_id} running {concurrency} step(s) at once; database: {db.describe()}; "
-          f"redis: {describe_url(url)}; steps known: {len(steps)}", flush=True)
+          f"redis: {describe_url(url)}; library: {settings.library}; steps known: {len(steps)}", flush=True)
 
     stop = stop_on_signals()
     try:
