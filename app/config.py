@@ -37,7 +37,7 @@ ENV_VARS: dict[str, str] = {
 FILE_KEYS = (
     "host", "port", "token", "library", "db_url", "redis_url", "workers", "log_level",
     "station_id", "small_file_bytes", "qr_window_s", "qr_interval_s", "chunk_size",
-    "import_proxies", "redis_prefix",
+    "import_proxies", "redis_prefix", "wipe_after_import",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
@@ -68,6 +68,8 @@ class Settings:
     qr_interval_s: float = 0.5
     chunk_size: int = 1024 * 1024
     import_proxies: bool = False
+    # Ask a Detector to delete a card's files once its import is verified complete (PROTOCOL.md `wipe`).
+    wipe_after_import: bool = False
     # Every Redis key starts with this, so several stations (or test runs) can share one server.
     redis_prefix: str = "ingest"
     no_gui: bool = False
@@ -135,7 +137,7 @@ def _coerce(key: str, value: Any) -> Any:
             if number <= 0:
                 raise ConfigError(f"{key} must be positive, got {number}")
             return number
-        if key == "import_proxies":
+        if key in ("import_proxies", "wipe_after_import"):
             if isinstance(value, bool):
                 return value
             return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -25,6 +25,7 @@ from app.instance_lock import AlreadyRunning, InstanceLock
 from app.net.http import json_response
 from app.net.link import DetectorLink
 from app.net.server import StationServer
+from app.pipeline.card_end import CardEnd
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.library_identity import LibraryIdentity, LibraryUnreachable, claim_library
 from app.pipeline.orchestrator import Orchestrator
@@ -57,6 +58,7 @@ class Station:
         self.engine: PipelineEngine | None = None
         self.orchestrator: Orchestrator | None = None
         self.library: LibraryIdentity | None = None
+        self.card_end: CardEnd | None = None
         self.started_at = 0.0
         # Filled by the parts that know the answer (Detector sessions, worker pool).
         self.count_detectors: Callable[[], int] = lambda: 0
@@ -112,6 +114,8 @@ class Station:
         self.orchestrator = Orchestrator(settings=self.settings, db=self.db, engine=self.engine, bus=self.bus,
                                          link=self.link)
         self.engine.services["orchestrator"] = self.orchestrator
+        self.card_end = CardEnd(settings=self.settings, db=self.db, bus=self.bus, link=self.link)
+        self.orchestrator.card_end = self.card_end
         self.on_stop(self._stop_engine)
         await self.engine.start(workers=self.settings.workers)
         self.count_workers = self.engine.count_workers
@@ -131,6 +135,8 @@ class Station:
                 log.exception("error while stopping %r", stopper)
 
     async def _stop_engine(self) -> None:
+        if self.card_end is not None:
+            self.card_end.close()
         if self.orchestrator is not None:
             self.orchestrator.close()
         if self.engine is not None:

@@ -11,4 +11,5 @@ from app.pipeline.steps import (  # noqa: F401 - imported to register
     render_final,
     request_qr_videos,
     request_session_videos,
+    verify_copies,
 )
