@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 import sys
-from pathlib import Path
 
 import redis
 
@@ -24,7 +23,7 @@ from app.config import Settings
 from app.db.engine import Database, DatabaseError
 from app.db.migrate import current_revision, head_revision
 from app.pipeline.engine import PipelineEngine
-from app.pipeline.library_identity import LibraryUnreachable, check_reachable, recorded_library
+from app.pipeline.library_identity import LibraryIdentity, LibraryUnreachable, check_reachable, recorded_library
 from app.pipeline.registry import known_steps
 from app.pipeline.worker import WorkerOptions
 from app.shutdown import stop_on_signals
@@ -37,6 +36,7 @@ EXIT_CANNOT_START = 2
 
 # Tuning knobs (tests shorten them so a killed worker is noticed quickly).
 HEARTBEAT_TTL_ENV = "INGEST_WORKER_HEARTBEAT_TTL_S"
+LIBRARY_CHECK_ENV = "INGEST_WORKER_LIBRARY_CHECK_S"  # how often a running worker checks it still sees the library
 
 
 def _fail(message: str) -> int:
@@ -79,7 +79,7 @@ async def serve_worker(settings: Settings, concurrency: int) -> int:
         db.close()
 
 
-def _setup_library(db: Database) -> Path:
+def _setup_library(db: Database) -> LibraryIdentity:
     """The library recorded by the station, once this machine is seen to reach that very folder
     (a worker's own config or data folder never decides where cards are filed)."""
     with db.session() as session:
@@ -88,7 +88,18 @@ def _setup_library(db: Database) -> Path:
         raise LibraryUnreachable(f"no library is recorded in the database {db.describe()}: "
                                  "start the station once (it records its --library there)")
     check_reachable(identity)
-    return identity.path
+    return identity
+
+
+async def _library_lost(identity: LibraryIdentity, every_s: float) -> str:
+    """Returns why, once the library can no longer be reached (an unmounted share)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await loop.run_in_executor(None, check_reachable, identity)
+        except LibraryUnreachable as exc:
+            return str(exc)
 
 
 async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -> int:
@@ -102,9 +113,10 @@ async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -
         return _fail(f"the database {db.describe()} is at schema {current or 'none'}, this worker needs {head}: "
                      "run `ingest-station migrate` (or start the station) with this version first")
     try:
-        settings.library = await loop.run_in_executor(None, _setup_library, db)
+        library = await loop.run_in_executor(None, _setup_library, db)
     except LibraryUnreachable as exc:
         return _fail(f"refusing to take steps: {exc}")
+    settings.library = library.path
     try:
         client = await open_redis(url)
     except BrokerError as exc:
@@ -121,12 +133,17 @@ async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -
     print(f"worker {worker_id} running {concurrency} step(s) at once; database: {db.describe()}; "
           f"redis: {describe_url(url)}; library: {settings.library}; steps known: {len(steps)}", flush=True)
 
-    stop = stop_on_signals()
+    stop = asyncio.create_task(stop_on_signals().wait())
+    lost = asyncio.create_task(_library_lost(library, float(os.environ.get(LIBRARY_CHECK_ENV, "10"))))
     try:
-        await stop.wait()
+        await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
         print(f"worker {worker_id} stopping…", flush=True)
     finally:
+        stop.cancel()
+        lost.cancel()
         await engine.stop()
         await client.aclose()
     print(f"worker {worker_id} stopped", flush=True)
+    if lost.done() and not lost.cancelled():
+        return _fail(f"stopped taking steps: {lost.result()}")
     return EXIT_OK

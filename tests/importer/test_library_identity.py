@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from app.db.engine import Database
 from app.db.migrate import upgrade
 from app.pipeline.library_identity import MARKER_NAME, claim_library
-from tests.pipeline.worker_processes import data_dir_with_prefix, run_command, start_worker, stop_worker
+from tests.pipeline.worker_processes import data_dir_with_prefix, run_command, start_worker
 
 
 def worker_args(data_dir, pg_url, redis_url) -> list[str]:
@@ -50,12 +51,21 @@ async def test_a_worker_files_only_into_the_setups_library_and_refuses_one_it_ca
         (library / MARKER_NAME).unlink()
         library.rmdir()
         (tmp_path / "unmounted").rename(library)  # mounted again
-        worker = await asyncio.to_thread(start_worker, data_dir, pg_url, external_redis_url)
+        worker = await asyncio.to_thread(start_worker, data_dir, pg_url, external_redis_url,
+                                         INGEST_WORKER_LIBRARY_CHECK_S="0.2")
         try:
             # Its own data folder would put a library in worker/library: it uses the setup's.
             assert f"library: {library}" in worker.output
+            assert not (data_dir / "library").exists()
+            library.rename(tmp_path / "unmounted")  # the share goes away while it runs: it stops taking steps
+            assert await asyncio.to_thread(worker.process.wait, 30) == 2
         finally:
-            assert await asyncio.to_thread(stop_worker, worker) == 0
-        assert not (data_dir / "library").exists()
+            if worker.process.poll() is None:
+                worker.process.kill()
+        said = f"stopped taking steps: the library {library} does not exist"
+        deadline = time.monotonic() + 10  # the reader thread takes the last lines
+        while said not in worker.output and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert said in worker.output
     finally:
         db.close()
