@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from app.db.models import CardWipe
 from app.headless import card_end_line
 from app.media.sample_card import write_sample_card
+from app.pipeline.steps import cleanup as cleanup_step
 from tests.importer.loopback import Recorder, start_station, steps_named, wait_execution
 
 IMPORTED_KINDS = ("qr_clip", "jump_clip", "photo")
@@ -215,5 +216,29 @@ async def test_a_file_gone_from_the_card_leaves_it_incomplete_without_a_wipe(sta
         assert incomplete == {"card_id": "CARD-END-3", "execution_id": execution_id, "state": "incomplete",
                               "files_total": len(imported), "files_verified": len(imported) - 1,
                               "safe_to_format": False}
+        assert detector.of_type("sd:wipe_request") == []
+        assert await station.db.read(lambda s: s.scalar(select(func.count()).select_from(CardWipe))) == 0
+
+
+async def test_a_library_copy_that_does_not_read_back_identical_leaves_the_card_incomplete(station, card, monkeypatch):
+    station.settings.wipe_after_import = True
+    ana = card.passengers[0]
+    damaged = station.settings.library / "2026-11-23" / f"{ana.booking_id} {ana.passenger_name}" / Path(ana.clips[-1]).name
+    real_clean = cleanup_step._clean
+
+    def clean_and_damage(staging):  # the disk flips a bit after the file was stored and filed
+        data = bytearray(damaged.read_bytes())
+        data[len(data) // 3] ^= 0x10
+        damaged.write_bytes(bytes(data))
+        return real_clean(staging)
+
+    monkeypatch.setattr(cleanup_step, "_clean", clean_and_damage)
+    async with ScriptedDetector(station.port, station.settings.token, card.root, ["upload", "status", "wipe"]) as detector:
+        await detector.send("sd:file_list", {"card_id": "CARD-END-4", "files": card.file_list()})
+        execution_id = (await detector.wait_for("sd:file_list_ack"))["execution_id"]
+        incomplete = await detector.wait_for("sd:card_status", lambda d: d["state"] != "importing")
+        assert incomplete["state"] == "incomplete" and incomplete["safe_to_format"] is False
+        [verify] = await steps_named(station, execution_id, "verify_copies")
+        assert verify.state == "failed" and damaged.name in verify.error and "sha256" in verify.error
         assert detector.of_type("sd:wipe_request") == []
         assert await station.db.read(lambda s: s.scalar(select(func.count()).select_from(CardWipe))) == 0
