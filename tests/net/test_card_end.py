@@ -162,6 +162,11 @@ async def test_a_complete_card_is_safe_to_format_and_its_wipe_lists_exactly_the_
                                              "deleted": [], "kept": []})
         refused = await detector.wait_for("error")
         assert refused["code"] == "unknown_request"
+        await detector.send("sd:wipe_done", {"request_id": wipe["request_id"], "card_id": "CARD-END-1",
+                                             "deleted": ["../../etc/passwd"], "kept": []})
+        malformed = await detector.wait_for("error", lambda d: d["code"] == "bad_message")
+        assert "'..' segment" in malformed["message"]
+        assert await station.db.read(lambda s: s.get(CardWipe, wipe["request_id"]).done_at) is None  # nothing recorded
         kept = [{"path": wipe["files"][0]["path"], "reason": "modified time changed"}]
         deleted = [e["path"] for e in wipe["files"][1:]]
         await detector.send("sd:wipe_done", {"request_id": wipe["request_id"], "card_id": "CARD-END-1",
