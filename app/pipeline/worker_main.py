@@ -91,15 +91,21 @@ def _setup_library(db: Database) -> LibraryIdentity:
     return identity
 
 
-async def _library_lost(identity: LibraryIdentity, every_s: float) -> str:
-    """Returns why, once the library can no longer be reached (an unmounted share)."""
+async def _library_lost(db: Database, identity: LibraryIdentity, every_s: float) -> str:
+    """Returns why, once the library can no longer be reached (an unmounted share) or the
+    station recorded another one."""
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(every_s)
         try:
-            await loop.run_in_executor(None, check_reachable, identity)
+            now = await loop.run_in_executor(None, _setup_library, db)
         except LibraryUnreachable as exc:
             return str(exc)
+        except Exception as exc:  # noqa: BLE001 - the database is away for a moment: the engine copes
+            log.warning("cannot check the library now: %s", exc)
+            continue
+        if now != identity:
+            return f"the setup's library is now {now.path} (was {identity.path}): restart this worker to file there"
 
 
 async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -> int:
@@ -134,7 +140,7 @@ async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -
           f"redis: {describe_url(url)}; library: {settings.library}; steps known: {len(steps)}", flush=True)
 
     stop = asyncio.create_task(stop_on_signals().wait())
-    lost = asyncio.create_task(_library_lost(library, float(os.environ.get(LIBRARY_CHECK_ENV, "10"))))
+    lost = asyncio.create_task(_library_lost(db, library, float(os.environ.get(LIBRARY_CHECK_ENV, "10"))))
     try:
         await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
         print(f"worker {worker_id} stopping…", flush=True)
