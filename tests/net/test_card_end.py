@@ -189,6 +189,8 @@ async def test_a_complete_card_is_safe_to_format_and_its_wipe_lists_exactly_the_
                                          and d["state"] == "complete")
         assert statuses(detector, again["execution_id"]) == ["importing", "complete"]
         assert second["files_verified"] == second["files_total"] == len(imported) and second["safe_to_format"]
+        [again_verify] = await steps_named(station, again["execution_id"], "verify_copies")
+        assert again_verify.output == {"verified": len(imported), "read_whole": 0, "not_in_library": 0}  # checked before
 
 
 async def test_a_cancelled_import_is_incomplete_and_nothing_is_wiped(station, card):
