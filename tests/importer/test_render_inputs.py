@@ -14,7 +14,6 @@ from pathlib import Path
 
 import av
 import pytest
-
 from sqlalchemy import select
 
 from app.db.models import ExecutionFile, StepState
