@@ -249,3 +249,18 @@ async def test_a_library_copy_that_does_not_read_back_identical_leaves_the_card_
         assert verify.state == "failed" and damaged.name in verify.error and "sha256" in verify.error
         assert detector.of_type("sd:wipe_request") == []
         assert await station.db.read(lambda s: s.scalar(select(func.count()).select_from(CardWipe))) == 0
+
+
+async def test_a_detector_that_did_not_announce_status_or_wipe_is_sent_neither(station, card):
+    station.settings.wipe_after_import = True
+    recorder = Recorder()
+    station.bus.subscribe(recorder)
+    async with ScriptedDetector(station.port, station.settings.token, card.root, ["upload"]) as detector:
+        await detector.send("sd:file_list", {"card_id": "CARD-END-5", "files": card.file_list()})
+        execution_id = (await detector.wait_for("sd:file_list_ack"))["execution_id"]
+        # The station decided (card:status is announced just before the Detector would be told).
+        complete = await until(lambda: [e for e in recorder.events if e.type == "card:status"
+                                        and e.data["execution_id"] == execution_id and e.data["state"] == "complete"])
+        assert complete and complete[0].data["safe_to_format"]
+        assert detector.of_type("sd:card_status") == [] and detector.of_type("sd:wipe_request") == []
+        assert await station.db.read(lambda s: s.scalar(select(func.count()).select_from(CardWipe))) == 0
