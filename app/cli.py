@@ -102,6 +102,10 @@ def _register_extra_commands() -> None:
 
     if export_command.register not in EXTRA_COMMANDS:
         EXTRA_COMMANDS.append(export_command.register)
+    from app.pipeline import verify_command  # noqa: PLC0415 - argparse only; reads the library when run
+
+    if verify_command.register not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(verify_command.register)
 
 
 def run_station(settings: Settings) -> int:

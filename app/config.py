@@ -40,6 +40,7 @@ FILE_KEYS = (
     "station_id", "small_file_bytes", "qr_window_s", "qr_interval_s", "chunk_size",
     "import_proxies", "redis_prefix", "handoff_port", "handoff_days", "handoff_host",
     "drop_zone_name", "logo_path", "intro_s", "outro_s", "music_path", "music_level_db",
+    "wipe_after_import",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
@@ -70,6 +71,8 @@ class Settings:
     qr_interval_s: float = 0.5
     chunk_size: int = 1024 * 1024
     import_proxies: bool = False
+    # Ask a Detector to delete a card's files once its import is verified complete (PROTOCOL.md `wipe`).
+    wipe_after_import: bool = False
     # Every Redis key starts with this, so several stations (or test runs) can share one server.
     redis_prefix: str = "ingest"
     # The drop zone's branding of passengers' videos (app/media/branding.py); empty: plain join.
@@ -164,7 +167,7 @@ def _coerce(key: str, value: Any) -> Any:
             if not -60 <= decibels <= 0:
                 raise ConfigError(f"music level must be -60 to 0 dB, got {decibels}")
             return decibels
-        if key == "import_proxies":
+        if key in ("import_proxies", "wipe_after_import"):
             if isinstance(value, bool):
                 return value
             return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -8,6 +8,7 @@ import sys
 
 from app.config import Settings
 from app.console import ConsoleView
+from app.events import Event
 from app.shutdown import stop_on_signals
 from app.station import StartupError, Station
 from app.version import __version__
@@ -36,11 +37,35 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
     gc.freeze()
     view = ConsoleView(sys.stdout)
     unsubscribe = station.bus.subscribe(view.show)
+    unsubscribe_cards = station.bus.subscribe(show_card_end)
     stop = stop_on_signals()
     try:
         await stop.wait()
         print("stopping…", flush=True)
     finally:
         unsubscribe()
+        unsubscribe_cards()
         await station.stop()
     return 0
+
+
+def card_end_line(event: Event) -> str | None:
+    """What the desk must know about a card, in words: format it or not; it was wiped."""
+    data = event.data
+    if event.type == "card:status" and data.get("safe_to_format"):
+        return (f"card {data['card_id']} safe to format: all {data['files_total']} files verified "
+                "in the library")
+    if event.type == "card:status" and data.get("state") == "incomplete":
+        return (f"card {data['card_id']} incomplete: {data['files_verified']} of {data['files_total']} files "
+                "verified in the library; do not format it")
+    if event.type == "card:wiped":
+        return f"card {data['card_id']} wiped by {data['detector_id']}: {data['deleted']} files deleted, " \
+               f"{len(data.get('kept') or [])} kept"
+    return None
+
+
+def show_card_end(event: Event) -> None:
+    line = card_end_line(event)
+    if line is not None:
+        print(line, flush=True)
+        log.info("%s", line)

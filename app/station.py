@@ -26,7 +26,9 @@ from app.instance_lock import AlreadyRunning, InstanceLock
 from app.net.http import json_response
 from app.net.link import DetectorLink
 from app.net.server import StationServer
+from app.pipeline.card_end import CardEnd
 from app.pipeline.engine import PipelineEngine
+from app.pipeline.library_identity import LibraryIdentity, LibraryUnreachable, claim_library
 from app.pipeline.orchestrator import Orchestrator
 from app.net.service import NetService
 from app.version import __version__
@@ -57,6 +59,8 @@ class Station:
         self.engine: PipelineEngine | None = None
         self.orchestrator: Orchestrator | None = None
         self.handoff: HandoffService | None = None  # passengers' videos on the LAN
+        self.library: LibraryIdentity | None = None
+        self.card_end: CardEnd | None = None
         self.started_at = 0.0
         # Filled by the parts that know the answer (Detector sessions, worker pool).
         self.count_detectors: Callable[[], int] = lambda: 0
@@ -67,7 +71,8 @@ class Station:
     async def start(self) -> None:
         try:
             await self._start()
-        except (ConfigError, DatabaseError, BrokerError, AlreadyRunning, SQLAlchemyError, OSError) as exc:
+        except (ConfigError, DatabaseError, BrokerError, AlreadyRunning, SQLAlchemyError, OSError,
+                LibraryUnreachable) as exc:
             await self.stop()
             raise StartupError(_explain(exc)) from exc
         except BaseException:
@@ -84,6 +89,8 @@ class Station:
         self.db = Database(settings.db_url)
         self.on_stop(self._close_db)
         await asyncio.get_running_loop().run_in_executor(None, upgrade, self.db.engine)
+        # The setup's library: workers on other machines file there, and check they reach it.
+        self.library = await self.db.run(lambda session: claim_library(session, settings.library))
 
         if settings.redis_url:
             self.redis_url = settings.redis_url
@@ -109,6 +116,8 @@ class Station:
         self.orchestrator = Orchestrator(settings=self.settings, db=self.db, engine=self.engine, bus=self.bus,
                                          link=self.link)
         self.engine.services["orchestrator"] = self.orchestrator
+        self.card_end = CardEnd(settings=self.settings, db=self.db, bus=self.bus, link=self.link)
+        self.orchestrator.card_end = self.card_end
         self.on_stop(self._stop_engine)
         await self.engine.start(workers=self.settings.workers)
         self.count_workers = self.engine.count_workers
@@ -141,6 +150,8 @@ class Station:
                 log.exception("error while stopping %r", stopper)
 
     async def _stop_engine(self) -> None:
+        if self.card_end is not None:
+            self.card_end.close()
         if self.orchestrator is not None:
             self.orchestrator.close()
         if self.engine is not None:

@@ -72,6 +72,8 @@ def test_headless_lines_name_passengers_and_status_retry_work_against_it(tmp_pat
             assert match, failed
             execution_id, step_id = match.group(1), match.group(3)
             assert "IsADirectoryError" in failed or "Is a directory" in failed
+            # The card's end, in words: not to be formatted yet.
+            lines.wait_for(r"^card \S+ incomplete: \d+ of \d+ files verified in the library; do not format it$")
             # time, event, execution, passenger, step [key] #id, state, duration
             fetched = next(line for line in lines.seen
                            if "pipeline:step_completed" in line and "request_session_videos" in line and "Ana" in line)
@@ -89,6 +91,7 @@ def test_headless_lines_name_passengers_and_status_retry_work_against_it(tmp_pat
             assert f"{ana.passenger_name} ({ana.booking_id})" in done
             completed = lines.wait_for(r"pipeline:completed")
             assert f"ready: {ana.passenger_name}" in completed
+            lines.wait_for(r"^card \S+ safe to format: all \d+ files verified in the library$")
             assert blocked.is_file()
         finally:
             stop_process(detector)

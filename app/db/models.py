@@ -278,6 +278,8 @@ class ImportedFile(Base):
     execution_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_execution.id", ondelete="SET NULL"))
     media: Mapped[dict[str, Any] | None]
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the library copy was last read back and matched `sha256` (the card's `complete`).
+    verified_at: Mapped[datetime | None]
 
 
 Index("ix_imported_file_name_size", ImportedFile.name, ImportedFile.size)
@@ -327,3 +329,29 @@ class PassengerExport(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+class StationLibrary(Base):
+    """The library of this setup (one row): every process files there, and its root holds a
+    marker file with `library_id`, so a worker can tell it reaches the same library."""
+
+    __tablename__ = "station_library"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    library_id: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1024))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CardWipe(Base):
+    """A `sd:wipe_request` sent after a card's verified import, and the Detector's answer."""
+
+    __tablename__ = "card_wipe"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("pipeline_execution.id", ondelete="CASCADE"), index=True)
+    card_id: Mapped[str] = mapped_column(String(128))
+    detector_id: Mapped[str] = mapped_column(String(64))
+    files: Mapped[list[Any]]  # the entries of the request, as sent
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+    deleted: Mapped[list[Any] | None]
+    kept: Mapped[list[Any] | None]

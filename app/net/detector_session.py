@@ -43,6 +43,7 @@ class DetectorSession(Connection):
         super().__init__(service, ws)
         self.detector_id = ""
         self.name = ""
+        self.capabilities: frozenset[str] = frozenset()
         self._file: UploadFile | None = None
         self._target: Any = None
         self._execution_id: int | None = None
@@ -65,6 +66,7 @@ class DetectorSession(Connection):
     async def on_hello(self, hello: Message) -> None:
         self.detector_id = hello.data["detector_id"]
         self.name = hello.data.get("name") or self.detector_id
+        self.capabilities = frozenset(hello.data.get("capabilities") or ())
         self.service.link.add(self)
         self._registered = True
         log.info("detector %s (%s) connected from %s", self.detector_id, self.name, self.peer)
@@ -88,6 +90,7 @@ class DetectorSession(Connection):
             "sd:file_copied": self._file_copied,
             "sd:copy_error": self._copy_error,
             "sd:card_removed": self._card_removed,
+            "sd:wipe_done": self._wipe_done,
         }[message.type]
         await handler(message)
 
@@ -107,6 +110,9 @@ class DetectorSession(Connection):
 
     async def _card_removed(self, message: Message) -> None:
         await self.service.call_orchestrator("card_removed", self.detector_id, message.data["card_id"])
+
+    async def _wipe_done(self, message: Message) -> None:
+        await self.service.call_orchestrator("wipe_done", self.detector_id, message.data)
 
     async def _copy_error(self, message: Message) -> None:
         data = message.data

@@ -23,6 +23,7 @@ class LinkedSession(Protocol):
     """What the registry needs of one Detector connection."""
 
     detector_id: str
+    capabilities: frozenset[str]  # what it announced in hello
 
     def send(self, message: dict[str, Any]) -> None: ...
 
@@ -89,6 +90,18 @@ class DetectorLink:
         if session is None:
             return False
         session.send({"type": "sd:copy_request", "data": clean})
+        return True
+
+    def has_capability(self, detector_id: str, capability: str) -> bool:
+        session = self._sessions.get(detector_id)
+        return session is not None and capability in session.capabilities
+
+    def send_addition(self, detector_id: str, capability: str, message: dict[str, Any]) -> bool:
+        """Send a message of a protocol addition, only to a connected Detector that announced
+        its capability. False when it was not sent."""
+        if not self.has_capability(detector_id, capability):
+            return False
+        self._sessions[detector_id].send(message)
         return True
 
     def sent_request(self, request_id: str) -> SentRequest | None:

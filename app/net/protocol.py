@@ -53,7 +53,9 @@ MAX_LIST_LIMIT = 500
 DEFAULT_LIST_LIMIT = 50
 MAX_CAPABILITIES = 16
 MAX_INTEGER = 2**53 - 1  # sizes, offsets and ids: exact in every JSON implementation
-CAPABILITIES = ("upload", "shared_path")
+MODES = ("upload", "shared_path")  # how a copy request's files travel
+# What a Detector may announce (PROTOCOL.md, "Additions"); others are ignored, not refused.
+CAPABILITIES = (*MODES, "range", "cancel", "status", "wipe")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -302,6 +304,10 @@ DETECTOR_MESSAGES: dict[str, Schema] = {
          "retryable": boolean},
     ),
     "sd:card_removed": Schema({"card_id": CARD_ID}),
+    "sd:wipe_done": Schema({
+        "request_id": REQUEST_ID, "card_id": CARD_ID, "deleted": string_list(MAX_FILES, card_path),
+        "kept": string_list(MAX_FILES, Schema({"path": card_path, "reason": text(MAX_ERROR_CHARS, allow_empty=True)})),
+    }),
 }
 UI_MESSAGES: dict[str, Schema] = {
     "pipeline:list": Schema({}, {"limit": optional(integer(1, MAX_LIST_LIMIT))}),
@@ -323,8 +329,8 @@ def validate_copy_request(data: Mapping[str, Any]) -> dict[str, Any]:
         clean = COPY_REQUEST("sd:copy_request", dict(data))
     except ValueError as exc:
         raise ProtocolError(BAD_MESSAGE, str(exc)) from None
-    if clean["mode"] not in CAPABILITIES:
-        raise ProtocolError(BAD_MESSAGE, f"mode must be one of {CAPABILITIES}")
+    if clean["mode"] not in MODES:
+        raise ProtocolError(BAD_MESSAGE, f"mode must be one of {MODES}")
     if (clean["mode"] == "shared_path") != (clean["dest_dir"] is not None):
         raise ProtocolError(BAD_MESSAGE, "dest_dir is given exactly in shared_path mode")
     for entry in clean["files"]:
@@ -443,9 +449,8 @@ class SessionMachine:
             raise ProtocolError(BAD_MESSAGE, f"role must be {self.role.value!r} on this path", message.id)
         message = check_body(message, HELLO_DETECTOR if self.role is Role.DETECTOR else HELLO_UI)
         capabilities = message.data.get("capabilities") or []
-        unknown = sorted(set(capabilities) - set(CAPABILITIES))
-        if unknown:
-            raise ProtocolError(BAD_MESSAGE, f"unknown capabilities {unknown}", message.id)
+        # A Detector newer than the station still connects: what it cannot use is left out.
+        message.data["capabilities"] = [c for c in capabilities if c in CAPABILITIES]
         self.hello = message.data
         self.phase = Phase.READY
         return message

@@ -2,7 +2,10 @@
 
     receive_file_list → filter_new_files → request_qr_videos ⇉ decode_qr (one per small clip)
     → assign_jumps ⇉ request_session_videos (per jump) ⇉ extract_metadata (per video)
-                   ⇉ render_final (per passenger jump) → cleanup → write_report
+                   ⇉ render_final (per passenger jump) → cleanup → verify_copies → write_report
+
+verify_copies reads the card's files back from the library: the card is `complete` (safe to
+format) only after it (app/pipeline/card_state.py).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ CARD_IMPORT = PipelineDefinition(
         NewStep("request_qr_videos", depends_on=["filter_new_files"]),
         NewStep("assign_jumps", depends_on=[ChildrenOf("request_qr_videos")]),
         NewStep("cleanup", depends_on=[ChildrenOf("assign_jumps")]),
-        NewStep("write_report", depends_on=["cleanup"]),
+        NewStep("verify_copies", depends_on=["cleanup"]),
+        NewStep("write_report", depends_on=["verify_copies"]),
     ],
     on_completed=completed_summary,
 )

@@ -64,6 +64,14 @@ class CopyRequestSender(Protocol):
     def send_copy_request(self, detector_id: str, data: dict[str, Any]) -> bool: ...
 
 
+class CardEndPort(Protocol):
+    """The card's end (app/pipeline/card_end.py): status to the Detector, wipes."""
+
+    def card_listed(self, execution_id: int) -> None: ...
+
+    async def wipe_done(self, detector_id: str, data: dict[str, Any]) -> None: ...
+
+
 @dataclass(frozen=True)
 class FileListAck:
     execution_id: int
@@ -88,6 +96,7 @@ class Orchestrator:
         self.library = Library(settings.library)
         self._tasks: set[asyncio.Task] = set()
         self._unsubscribe = bus.subscribe(self._on_event)
+        self.card_end: CardEndPort | None = None  # set by the station
 
     def close(self) -> None:
         self._unsubscribe()
@@ -131,7 +140,15 @@ class Orchestrator:
         else:
             log.info("card %s listed again: resuming execution %d", card_id, ack.execution_id)
             await self.send_open_requests(ack.execution_id)
+        if self.card_end is not None:
+            self.card_end.card_listed(ack.execution_id)
         return ack
+
+    async def wipe_done(self, detector_id: str, data: dict[str, Any]) -> None:
+        """`sd:wipe_done`: raises UnknownRequest for a wipe this station never asked of that Detector."""
+        if self.card_end is None:
+            raise UnknownRequest("this station sends no wipe requests")
+        await self.card_end.wipe_done(detector_id, data)
 
     # -- uploads ----------------------------------------------------------------------------
     async def begin_upload(self, request_id: str, path: str, size: int, offset: int) -> UploadTarget:

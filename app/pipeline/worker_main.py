@@ -1,7 +1,8 @@
 """`ingest-station worker`: join the worker pool of a shared setup.
 
 The worker uses the station's database (Postgres for several machines; the station's SQLite
-works for a worker on the same machine) and Redis: `--redis-url`, or, without one, the
+works for a worker on the same machine), the library the station recorded there (it refuses
+to take steps when it cannot reach that very folder: library_identity.py) and Redis: `--redis-url`, or, without one, the
 embedded server of a station running on the same `--data-dir`. Its events reach the
 station through Redis pub/sub. SIGTERM/SIGINT stop it cleanly: running steps get a grace
 period, the rest go back to the queue.
@@ -22,6 +23,7 @@ from app.config import Settings
 from app.db.engine import Database, DatabaseError
 from app.db.migrate import current_revision, head_revision
 from app.pipeline.engine import PipelineEngine
+from app.pipeline.library_identity import LibraryIdentity, LibraryUnreachable, check_reachable, recorded_library
 from app.pipeline.registry import known_steps
 from app.pipeline.worker import WorkerOptions
 from app.shutdown import stop_on_signals
@@ -34,6 +36,7 @@ EXIT_CANNOT_START = 2
 
 # Tuning knobs (tests shorten them so a killed worker is noticed quickly).
 HEARTBEAT_TTL_ENV = "INGEST_WORKER_HEARTBEAT_TTL_S"
+LIBRARY_CHECK_ENV = "INGEST_WORKER_LIBRARY_CHECK_S"  # how often a running worker checks it still sees the library
 
 
 def _fail(message: str) -> int:
@@ -76,6 +79,35 @@ async def serve_worker(settings: Settings, concurrency: int) -> int:
         db.close()
 
 
+def _setup_library(db: Database) -> LibraryIdentity:
+    """The library recorded by the station, once this machine is seen to reach that very folder
+    (a worker's own config or data folder never decides where cards are filed)."""
+    with db.session() as session:
+        identity = recorded_library(session)
+    if identity is None:
+        raise LibraryUnreachable(f"no library is recorded in the database {db.describe()}: "
+                                 "start the station once (it records its --library there)")
+    check_reachable(identity)
+    return identity
+
+
+async def _library_lost(db: Database, identity: LibraryIdentity, every_s: float) -> str:
+    """Returns why, once the library can no longer be reached (an unmounted share) or the
+    station recorded another one."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            now = await loop.run_in_executor(None, _setup_library, db)
+        except LibraryUnreachable as exc:
+            return str(exc)
+        except Exception as exc:  # noqa: BLE001 - the database is away for a moment: the engine copes
+            log.warning("cannot check the library now: %s", exc)
+            continue
+        if now != identity:
+            return f"the setup's library is now {now.path} (was {identity.path}): restart this worker to file there"
+
+
 async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -> int:
     loop = asyncio.get_running_loop()
     try:
@@ -86,6 +118,11 @@ async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -
     if current != head:
         return _fail(f"the database {db.describe()} is at schema {current or 'none'}, this worker needs {head}: "
                      "run `ingest-station migrate` (or start the station) with this version first")
+    try:
+        library = await loop.run_in_executor(None, _setup_library, db)
+    except LibraryUnreachable as exc:
+        return _fail(f"refusing to take steps: {exc}")
+    settings.library = library.path
     try:
         client = await open_redis(url)
     except BrokerError as exc:
@@ -100,14 +137,19 @@ async def _serve(settings: Settings, db: Database, url: str, concurrency: int) -
         await client.aclose()
         return _fail(f"cannot use Redis at {describe_url(url)}: {exc}")
     print(f"worker {worker_id} running {concurrency} step(s) at once; database: {db.describe()}; "
-          f"redis: {describe_url(url)}; steps known: {len(steps)}", flush=True)
+          f"redis: {describe_url(url)}; library: {settings.library}; steps known: {len(steps)}", flush=True)
 
-    stop = stop_on_signals()
+    stop = asyncio.create_task(stop_on_signals().wait())
+    lost = asyncio.create_task(_library_lost(db, library, float(os.environ.get(LIBRARY_CHECK_ENV, "10"))))
     try:
-        await stop.wait()
+        await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
         print(f"worker {worker_id} stopping…", flush=True)
     finally:
+        stop.cancel()
+        lost.cancel()
         await engine.stop()
         await client.aclose()
     print(f"worker {worker_id} stopped", flush=True)
+    if lost.done() and not lost.cancelled():
+        return _fail(f"stopped taking steps: {lost.result()}")
     return EXIT_OK

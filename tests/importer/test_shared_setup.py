@@ -52,9 +52,9 @@ def test_a_worker_on_another_machine_does_the_import_the_station_asked_for(tmp_p
     with running_station("--data-dir", str(tmp_path / "station"), "--library", str(library), "--workers", "0",
                          "--token", TOKEN, *shared) as station:
         assert station.health()["workers"] == 0
+        # Started the way the README shows: no library given; it files into the station's.
         worker = subprocess.Popen(station_command("worker", "--data-dir", str(tmp_path / "worker"), *shared),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  env=station_env(INGEST_LIBRARY=str(library)))
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=station_env())
         detector = subprocess.Popen(
             station_command("detector", "--station", station.ws_url, "--token", TOKEN, "--card", str(card.root),
                             "--detector-id", "desk-shared", "--trace", str(tmp_path / "wire.jsonl")),
@@ -73,6 +73,7 @@ def test_a_worker_on_another_machine_does_the_import_the_station_asked_for(tmp_p
         worker.stdout.close()
 
     assert state == "succeeded", steps
+    assert not (tmp_path / "worker" / "library").exists()  # nothing filed into a library of its own
     worker_ids = {s["worker_id"] for s in steps}
     assert len(worker_ids) == 1 and next(iter(worker_ids)) in worker_output  # every step ran on the worker
     requests = [json.loads(line)["message"] for line in (tmp_path / "wire.jsonl").read_text().splitlines()]

@@ -19,6 +19,7 @@ from app.db.migrate import upgrade
 from app.db.models import PipelineExecution, PipelineStep
 from app.events import Event, EventBus
 from app.pipeline.engine import PipelineEngine
+from app.pipeline.library_identity import claim_library
 from app.pipeline.worker import WorkerOptions
 from tests.pipeline import steps_for_tests  # noqa: F401 - registers the test steps
 
@@ -76,6 +77,7 @@ async def make_harness(db_url: str, redis_url: str, prefix: str, tmp: Path, work
     settings.redis_prefix = prefix
     db = Database(db_url)
     await asyncio.get_running_loop().run_in_executor(None, upgrade, db.engine)
+    await db.run(lambda session: claim_library(session, settings.library))  # as the station does: workers check it
     client = await open_redis(redis_url)
     bus = EventBus()
     engine = PipelineEngine(db=db, redis=client, settings=settings, bus=bus)

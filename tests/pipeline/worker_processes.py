@@ -36,12 +36,13 @@ class WorkerProcess:
         return "\n".join(self.lines)
 
 
-def start_worker(data_dir: Path, db_url: str, redis_url: str, concurrency: int = 1, timeout: float = 30) -> WorkerProcess:
+def start_worker(data_dir: Path, db_url: str, redis_url: str, concurrency: int = 1, timeout: float = 30,
+                 **env: str) -> WorkerProcess:
     process = subprocess.Popen(
         station_command("worker", "--data-dir", str(data_dir), "--db-url", db_url, "--redis-url", redis_url,
                         "--concurrency", str(concurrency)),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=command_env(INGEST_WORKER_HEARTBEAT_TTL_S="1.0"),
+        env=command_env(**{"INGEST_WORKER_HEARTBEAT_TTL_S": "1.0", **env}),
     )
     worker = WorkerProcess(process)
     started = threading.Event()

@@ -12,4 +12,5 @@ from app.pipeline.steps import (  # noqa: F401 - imported to register
     request_qr_videos,
     request_session_videos,
     write_report,
+    verify_copies,
 )

@@ -12,6 +12,22 @@ from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.registry import register
 
 
+# Containers a camera writes. FFmpeg guesses a format for any bytes, and about 1 in 100 blocks
+# of random bytes passes for a raw stream (a lyrics file, H.261): such a "clip" made the render
+# fail (issue 12, finding 11), so a video file must at least be in a real container.
+CAMERA_CONTAINERS = frozenset({"mov", "mp4", "matroska", "webm", "avi", "mpegts"})
+
+
+def not_a_camera_clip(media: dict) -> str | None:
+    """Why probed media is no clip to render, or None."""
+    formats = set(str(media.get("format") or "").split(","))
+    if not formats & CAMERA_CONTAINERS:
+        return f"not a video container (read as {media.get('format')!r})"
+    if not media.get("video"):
+        return "the file has no video stream"
+    return None
+
+
 @register
 class ExtractMetadata(BaseStep):
     """Read the file's metadata with PyAV; kept on the file's records and in passenger.json.
@@ -27,6 +43,9 @@ class ExtractMetadata(BaseStep):
 
         try:
             media = await ctx.offload(probe, Path(card_file.stored_path))
+            problem = not_a_camera_clip(media)
+            if problem:
+                raise MediaReadError(card_file.stored_path, problem)
         except MediaReadError as exc:
             ctx.log.warning("%s is not a readable video, left out of the render: %s", card_file.path, exc)
             media = {"error": str(exc)}
