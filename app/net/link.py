@@ -23,6 +23,7 @@ class LinkedSession(Protocol):
     """What the registry needs of one Detector connection."""
 
     detector_id: str
+    capabilities: frozenset[str]  # from its hello
 
     def send(self, message: dict[str, Any]) -> None: ...
 
@@ -89,6 +90,18 @@ class DetectorLink:
         if session is None:
             return False
         session.send({"type": "sd:copy_request", "data": clean})
+        return True
+
+    def send_copy_cancel(self, detector_id: str, data: Mapping[str, Any]) -> bool:
+        """Tell a Detector that announced `cancel` to send nothing more of a request
+        (`{"request_id","card_id","reason"}`). False when it is gone or cannot hear it; either
+        way the station refuses that request's uploads from now on (the orchestrator's rule)."""
+        self.forget_request(data["request_id"])
+        session = self._sessions.get(detector_id)
+        if session is None or "cancel" not in session.capabilities:
+            return False
+        session.send({"type": "sd:copy_cancel", "data": {
+            "request_id": data["request_id"], "card_id": data["card_id"], "reason": data["reason"]}})
         return True
 
     def sent_request(self, request_id: str) -> SentRequest | None:

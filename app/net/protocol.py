@@ -53,7 +53,8 @@ MAX_LIST_LIMIT = 500
 DEFAULT_LIST_LIMIT = 50
 MAX_CAPABILITIES = 16
 MAX_INTEGER = 2**53 - 1  # sizes, offsets and ids: exact in every JSON implementation
-CAPABILITIES = ("upload", "shared_path")
+MODES = ("upload", "shared_path")  # of sd:copy_request
+CAPABILITIES = (*MODES, "cancel")  # cancel: the station may send sd:copy_cancel
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -323,8 +324,8 @@ def validate_copy_request(data: Mapping[str, Any]) -> dict[str, Any]:
         clean = COPY_REQUEST("sd:copy_request", dict(data))
     except ValueError as exc:
         raise ProtocolError(BAD_MESSAGE, str(exc)) from None
-    if clean["mode"] not in CAPABILITIES:
-        raise ProtocolError(BAD_MESSAGE, f"mode must be one of {CAPABILITIES}")
+    if clean["mode"] not in MODES:
+        raise ProtocolError(BAD_MESSAGE, f"mode must be one of {MODES}")
     if (clean["mode"] == "shared_path") != (clean["dest_dir"] is not None):
         raise ProtocolError(BAD_MESSAGE, "dest_dir is given exactly in shared_path mode")
     for entry in clean["files"]:

@@ -61,8 +61,9 @@ def test_library_layout_and_moves_never_overwrite(tmp_path):
     library = Library(tmp_path)
     assert library.jump_dir("2026-11-23", "BK-1", "Ana Silva") == tmp_path / "2026-11-23" / "BK-1 Ana Silva"
     assert library.unassigned_dir("2026-11-23", "3A1F-77C2") == tmp_path / "2026-11-23" / "_unassigned" / "3A1F-77C2"
-    staged = library.staged_path(7, "DCIM/100GOPRO/GX01.MP4")
-    assert library.contains(staged) and staged.parts[-2:] == ("100GOPRO", "GX01.MP4")
+    staged = library.staged_path(7, 42, "DCIM/100GOPRO/GX01.MP4")
+    assert library.contains(staged) and staged.name == "42.MP4"  # the station's own id, never the card's name
+    assert library.partial_path(7, 42, "DCIM/100GOPRO/GX01.MP4").name == "42.MP4.partial"
     for content in (b"one", b"two"):
         source = tmp_path / "x.bin"
         source.write_bytes(content)
