@@ -39,7 +39,7 @@ from app.pipeline.import_options import ImportOptions
 from app.pipeline.day_rule import jump_day
 from app.pipeline.library import Library
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
-from app.pipeline.records import mark_file_imported
+from app.pipeline.records import forget_unfiled, mark_file_imported
 from app.refusals import RequestClosed, UnknownRequest
 from app.pipeline.transfers import (
     close_finished_requests,
@@ -269,13 +269,23 @@ class Orchestrator:
     async def close_requests(self, execution_id: int) -> int:
         """After a cancel (or a failure that ended the import): its open requests are closed, the
         Detectors that can are told `sd:copy_cancel`, and files not stored yet are simply not
-        imported (new again at the card's next listing; asked again if the crew retries)."""
+        imported (new again at the card's next listing; asked again if the crew retries). A
+        cancel also forgets the files stored but not filed yet, and deletes their staged bytes."""
 
-        def close(session: Session) -> tuple[str, list[tuple[str, str | None, str]]]:
+        staging = self.library.staging_dir(execution_id)
+
+        def close(session: Session) -> tuple[str, list[tuple[str, str | None, str]], list[Path]]:
             execution = session.get(PipelineExecution, execution_id)
             if execution is None or ExecutionState(execution.state) in OPEN_STATES:
-                return "", []  # retried meanwhile: its requests are wanted again
-            reason = "cancelled" if execution.state == ExecutionState.CANCELLED.value else "import failed"
+                return "", [], []  # retried meanwhile: its requests are wanted again
+            cancelled = execution.state == ExecutionState.CANCELLED.value
+            unstaged: list[Path] = []
+            if cancelled:  # nothing is filed any more: what waits in staging is not imported
+                for card_file in session.scalars(select(ExecutionFile).where(
+                        ExecutionFile.execution_id == execution_id, ExecutionFile.state == FileState.STORED)):
+                    if card_file.stored_path and Path(card_file.stored_path).is_relative_to(staging):
+                        unstaged.append(Path(card_file.stored_path))
+                        forget_unfiled(session, card_file)
             closed = []
             for request in session.scalars(select(TransferRequest).where(
                     TransferRequest.execution_id == execution_id, TransferRequest.state == "open")):
@@ -284,9 +294,11 @@ class Orchestrator:
                         ExecutionFile.request_id == request.id, ExecutionFile.state == FileState.REQUESTED)):
                     card_file.state, card_file.request_id = FileState.LISTED, None
                 closed.append((request.id, request.detector_id, request.card_id))
-            return reason, closed
+            return "cancelled" if cancelled else "import failed", closed, unstaged
 
-        reason, closed = await self.db.run(close)
+        reason, closed, unstaged = await self.db.run(close)
+        for path in unstaged:
+            path.unlink(missing_ok=True)
         for request_id, detector_id, card_id in closed:
             told = bool(detector_id) and self.link.send_copy_cancel(
                 detector_id, {"request_id": request_id, "card_id": card_id, "reason": reason})
