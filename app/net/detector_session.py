@@ -260,6 +260,10 @@ class DetectorSession(Connection):
         await self.service.call_orchestrator("file_rejected", self.detector_id, request_id, path, reason, quiet=True)
 
     async def _stored(self, request_id: str, path: str, final: Path, sha256: str, size: int) -> None:
+        await self._record(request_id, path, final, sha256, size)
+        self.send(envelope("sd:file_stored", {"request_id": request_id, "path": path}))
+
+    async def _record(self, request_id: str, path: str, final: Path, sha256: str, size: int) -> None:
         try:
             await self.service.call_orchestrator("file_stored", self.detector_id, request_id, path, str(final),
                                                  sha256, size)
@@ -267,7 +271,6 @@ class DetectorSession(Connection):
             # Not recorded (the import was cancelled meanwhile, say): nothing of it stays.
             await offload(_unlink_quietly, final)
             raise
-        self.send(envelope("sd:file_stored", {"request_id": request_id, "path": path}))
 
     # -- shared-path mode ----------------------------------------------------------------
     async def _shared_path_copied(self, data: dict[str, Any]) -> None:
@@ -304,8 +307,9 @@ class DetectorSession(Connection):
             await offload(move_into_place, partial, final)
         finally:
             self.service.unlock_partial(partial)
-        await self._stored(data["request_id"], data["path"], final, copy.sha256, copy.size)
-        await offload(remove_shared, dest_dir, data["path"], copy.identity)
+        await self._record(data["request_id"], data["path"], final, copy.sha256, copy.size)
+        await offload(remove_shared, dest_dir, data["path"], copy.identity)  # moved, as far as the Detector sees
+        self.send(envelope("sd:file_stored", {"request_id": data["request_id"], "path": data["path"]}))
 
     # -- events --------------------------------------------------------------------------
     def _progress(self, upload: Upload, *, final_event: bool) -> None:
