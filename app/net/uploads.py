@@ -187,18 +187,6 @@ def held_bytes(partial: Path) -> int:
 
 
 # -- whole-file helpers (shared-path mode, final move) ---------------------------------------
-def hash_file(path: Path) -> tuple[int, str]:
-    hasher = hashlib.sha256()
-    size = 0
-    with open(path, "rb", buffering=0) as fh:
-        buffer = bytearray(READ_BYTES)
-        view = memoryview(buffer)
-        while n := fh.readinto(buffer):
-            hasher.update(view[:n])
-            size += n
-    return size, hasher.hexdigest()
-
-
 def move_into_place(partial: Path, final: Path) -> None:
     """One rename: the final name holds either nothing or the whole verified file."""
     final.parent.mkdir(parents=True, exist_ok=True)
