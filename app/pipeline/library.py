@@ -127,7 +127,9 @@ def _place(source: Path, target: Path) -> bool:
     try:
         os.link(source, target)  # fails when the name is taken, even if another process just took it
     except FileExistsError:
-        return False
+        if not os.path.samefile(source, target):
+            return False  # another file: try the next name
+        # linked before a crash, not unlinked yet: finish the move
     except OSError:  # a filesystem without hard links (FAT, some network shares)
         if os.path.lexists(target):
             return False
