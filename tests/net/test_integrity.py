@@ -1,5 +1,5 @@
 """Never lose or misfile a clip (issue 12, station side): a real in-process station (real
-orchestrator, workers, SQLite and embedded Redis) over real WebSockets, with the reference
+orchestrator and workers; SQLite and embedded Redis, Postgres and external Redis) over real WebSockets, with the reference
 Detector or a Detector speaking the protocol by hand (an honest one and a rogue one)."""
 
 from __future__ import annotations
@@ -27,9 +27,13 @@ TOKEN = "T"  # start_station's token
 WHEN = "2026-11-23T10:15:30Z"
 
 
-@pytest.fixture
-async def desk(tmp_path):
-    station = await start_station(tmp_path / "data", small_file_bytes=10 * 1024 * 1024)
+@pytest.fixture(params=["sqlite+embedded-redis", "postgres+external-redis"])
+async def desk(request, tmp_path, redis_prefix):
+    db_url = redis_url = None
+    if request.param.startswith("postgres"):
+        db_url, redis_url = request.getfixturevalue("pg_url"), request.getfixturevalue("external_redis_url")
+    station = await start_station(tmp_path / "data", small_file_bytes=10 * 1024 * 1024, db_url=db_url,
+                                  redis_url=redis_url, redis_prefix=redis_prefix)
     yield station
     await station.stop()
 
