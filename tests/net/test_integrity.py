@@ -16,11 +16,23 @@ import pytest
 from sqlalchemy import select
 from websockets.asyncio.client import connect
 
-from app.db.models import ExecutionFile, FileState, ImportedFile, PipelineExecution, PipelineStep, StepState
+from app.db.models import (
+    ExecutionFile,
+    FileState,
+    ImportedFile,
+    PipelineExecution,
+    PipelineStep,
+    StepState,
+)
 from app.detector.agent import DetectorAgent
 from app.detector.sources import SingleCard
 from app.pipeline.library import MAX_COMPONENT
-from tests.importer.loopback import start_station, steps_named, wait_execution, wait_step_state
+from tests.importer.loopback import (
+    start_station,
+    steps_named,
+    wait_execution,
+    wait_step_state,
+)
 from tests.support.wire_detector import WireDetector, copied
 
 TOKEN = "T"  # start_station's token

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -24,7 +24,7 @@ class WireDetector:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> WireDetector:
+    async def __aenter__(self) -> Self:
         self._ws = await connect(self.url, compression=None, max_size=None)
         await self.send("hello", {"role": "detector", "detector_id": self.detector_id, "token": self.token,
                                   "capabilities": list(self.capabilities)})
