@@ -96,7 +96,6 @@ class DetectorLink:
         """Tell a Detector that announced `cancel` to send nothing more of a request
         (`{"request_id","card_id","reason"}`). False when it is gone or cannot hear it; either
         way the station refuses that request's uploads from now on (the orchestrator's rule)."""
-        self.forget_request(data["request_id"])
         session = self._sessions.get(detector_id)
         if session is None or "cancel" not in session.capabilities:
             return False
