@@ -239,15 +239,15 @@ def remove_shared(dest_dir: Path, card_path: str, identity: tuple[int, int]) -> 
     *folders, name = card_path.split("/")
     try:
         parent = _open_shared_folder(dest_dir, folders)
-    except (OSError, SharedFileRefused):
+    except SharedFileRefused:
         return
+    # With a folder descriptor (POSIX) the name is looked up in the folder that was checked.
+    where: dict[str, int] = {"dir_fd": parent} if parent >= 0 else {}
+    target: str | Path = name if parent >= 0 else dest_dir.joinpath(*folders, name)
     try:
-        info = os.stat(name, dir_fd=parent, follow_symlinks=False) if parent >= 0 else os.lstat(dest_dir.joinpath(*folders, name))
+        info = os.stat(target, follow_symlinks=False, **where)
         if (info.st_dev, info.st_ino) == identity:
-            if parent >= 0:
-                os.unlink(name, dir_fd=parent)
-            else:
-                os.unlink(dest_dir.joinpath(*folders, name))
+            os.unlink(target, **where)
     except OSError:
         pass  # gone or replaced: nothing of ours to remove
     finally:
