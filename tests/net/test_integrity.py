@@ -23,6 +23,7 @@ from app.db.models import (
     PipelineExecution,
     PipelineStep,
     StepState,
+    TransferRequest,
 )
 from app.detector.agent import DetectorAgent
 from app.detector.sources import SingleCard
@@ -77,6 +78,14 @@ async def newest_execution(station, card_id: str, after: int = 0, timeout: float
         if found is not None:
             return Listed(*found)
         assert asyncio.get_running_loop().time() < deadline, f"no import of {card_id} in time"
+        await asyncio.sleep(0.05)
+
+
+async def until(check, timeout: float = 30) -> None:
+    """Poll the awaitable `check()` until it is true; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
 
 
@@ -166,6 +175,9 @@ async def test_after_a_cancel_no_upload_of_the_import_is_stored_and_the_card_is_
         assert answer["type"] == "error" and answer["data"]["code"] == "conflict", answer
         assert detector.received("sd:file_stored") == [{"request_id": request_id, "path": first}]
 
+    # The station closes the import's requests (the marker that its cancel was carried out) ...
+    await until(lambda: desk.db.read(lambda s: s.get(TransferRequest, request_id).state == "cancelled"))
+    # ... and nothing of it is recorded: not the uploads after it, nor the clip stored but never filed.
     assert await imported(desk) == {}
     states = await desk.db.read(lambda s: dict(s.execute(select(ExecutionFile.path, ExecutionFile.state).where(
         ExecutionFile.execution_id == execution_id)).all()))
