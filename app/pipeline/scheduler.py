@@ -613,10 +613,6 @@ def cancel(session: Session, execution_id: int, report: Report) -> int:
     if session.execute(select(EXE.c.id).where(EXE.c.id == execution_id)).first() is None:
         raise NotFound(f"no execution {execution_id}")
     now = utcnow()
-    # Lock the steps in id order first, as a finishing step does (its row, then its dependents'):
-    # one bulk UPDATE takes them in table order and deadlocked against it on Postgres.
-    session.execute(_for_update(session, select(STEP.c.id).where(
-        STEP.c.execution_id == execution_id, STEP.c.state.not_in(FINAL)).order_by(STEP.c.id)))
     count = session.execute(
         update(STEP).where(STEP.c.execution_id == execution_id, STEP.c.state.not_in(FINAL))
         .values(state=StepState.CANCELLED.value, finished_at=now, error="cancelled")
