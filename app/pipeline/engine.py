@@ -145,7 +145,7 @@ class PipelineEngine:
         for attempt in range(1, CANCEL_ATTEMPTS + 1):
             report = Report()
             try:
-                count = await self.db.run(lambda s: scheduler.cancel(s, execution_id, report))
+                count = await self.db.run(lambda s, report=report: scheduler.cancel(s, execution_id, report))
                 break
             except Exception as exc:
                 # A cancel updates every step of the import at once; a step finishing at that
