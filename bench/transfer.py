@@ -61,7 +61,7 @@ class BenchOrchestrator:
                 "files": [{"path": entry["path"], "size": entry["size"], "offset": 0}], "dest_dir": None})
         return _Ack(1, len(files), len(files))
 
-    async def begin_upload(self, request_id, path, size, offset):
+    async def begin_upload(self, detector_id, request_id, path, size, offset):
         if request_id not in self.started:
             raise LookupError(request_id)
         self.started[request_id] = time.perf_counter()  # timed from the first byte's announcement
@@ -69,17 +69,20 @@ class BenchOrchestrator:
         final = self.library / ".ingest-staging" / "1" / "files" / path
         return _Target(final.with_name(final.name + ".partial"), final)
 
-    async def file_stored(self, request_id, path, final_path, sha256, size):
+    async def file_stored(self, detector_id, request_id, path, final_path, sha256, size):
         seconds = time.perf_counter() - self.started[request_id]
         print(json.dumps({"stored": path, "size": size, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
                           "loop_lag_max_ms": LOOP_LAG["max_ms"],
                           "cpu_seconds": _cpu_seconds() - self.cpu_at_start[request_id]}), flush=True)
         LOOP_LAG["max_ms"] = 0.0
 
-    async def file_rejected(self, request_id, path, reason):
+    async def file_rejected(self, detector_id, request_id, path, reason):
         print(json.dumps({"rejected": path, "reason": reason}), flush=True)
 
-    async def copy_error(self, request_id, path, error, retryable):
+    async def storage_failed(self, detector_id, request_id, path, reason):
+        print(json.dumps({"storage_failed": path, "reason": reason}), flush=True)
+
+    async def copy_error(self, detector_id, request_id, path, error, retryable):
         print(json.dumps({"copy_error": path, "error": error}), flush=True)
 
     async def card_removed(self, detector_id, card_id): ...

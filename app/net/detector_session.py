@@ -28,7 +28,14 @@ from app.net.protocol import (
     Upload,
     envelope,
 )
-from app.net.uploads import UploadFile, bring_to, hash_file, move_into_place, offload
+from app.net.uploads import (
+    SharedFileRefused,
+    UploadFile,
+    copy_from_shared,
+    move_into_place,
+    offload,
+    remove_shared,
+)
 
 if TYPE_CHECKING:
     from app.net.service import NetService
@@ -122,7 +129,7 @@ class DetectorSession(Connection):
         elif self.machine.phase is Phase.DISCARDING:
             self.machine.end_upload()
         await self.service.call_orchestrator(
-            "copy_error", data["request_id"], data["path"], data["error"], data["retryable"])
+            "copy_error", self.detector_id, data["request_id"], data["path"], data["error"], data["retryable"])
 
     # -- upload mode ---------------------------------------------------------------------
     async def _upload_begin(self, message: Message) -> None:
@@ -130,7 +137,7 @@ class DetectorSession(Connection):
         self.machine.end_upload()  # a refused upload's quiet frames end with the next begin
         try:
             target = await self.service.call_orchestrator(
-                "begin_upload", data["request_id"], data["path"], data["size"], data["offset"])
+                "begin_upload", self.detector_id, data["request_id"], data["path"], data["size"], data["offset"])
             partial, final = self.service.confine(target.partial_path), self.service.confine(target.final_path)
             await self.service.lock_partial(partial)
             try:
@@ -140,8 +147,7 @@ class DetectorSession(Connection):
                 raise ProtocolError(CONFLICT, f"cannot resume {data['path']} at {data['offset']}: {exc}") from None
             except OSError as exc:
                 self.service.unlock_partial(partial)
-                log.error("cannot open %s for an upload: %s", partial, exc)
-                raise ProtocolError(INTERNAL, f"the station cannot store {data['path']}: {exc.strerror or exc}") from None
+                raise await self._storage_failed(data["request_id"], data["path"], exc) from None
             except BaseException:
                 self.service.unlock_partial(partial)
                 raise
@@ -223,11 +229,20 @@ class DetectorSession(Connection):
         await self._stored(upload.request_id, upload.path, final, digest, upload.size)
 
     async def _write_failed(self, upload: Upload, exc: OSError) -> None:
-        """The station's disk failed (full, gone): this copy is void; the Detector is told, and
-        the orchestrator asks again (at most 3 times)."""
-        log.error("cannot write %s from detector %s: %s", upload.path, self.detector_id, exc)
-        self.send_error(ProtocolError(INTERNAL, f"the station could not write {upload.path}: {exc.strerror or exc}"))
-        await self._reject(upload, f"the station could not write the file: {exc.strerror or exc}")
+        """The station's disk failed (full, gone) mid-upload: this copy is void; the Detector is
+        told (`error`, then `sd:file_rejected`) and the orchestrator asks again after a pause."""
+        self.send_error(await self._storage_failed(upload.request_id, upload.path, exc))
+        await self._release_file(keep=False)
+        self.send(envelope("sd:file_rejected", {"request_id": upload.request_id, "path": upload.path,
+                                                "reason": f"the station could not write the file: {exc.strerror or exc}"}))
+
+    async def _storage_failed(self, request_id: str, path: str, exc: OSError) -> ProtocolError:
+        """The station cannot write its own file. The waiting step learns of it through the
+        orchestrator (asked again within the file's attempts, then the step fails saying why);
+        returns the `error` for the Detector."""
+        log.error("cannot store %s from detector %s: %s", path, self.detector_id, exc)
+        await self.service.call_orchestrator("storage_failed", self.detector_id, request_id, path, str(exc), quiet=True)
+        return ProtocolError(INTERNAL, f"the station cannot store {path}: {exc.strerror or exc}")
 
     async def _reject(self, upload: Upload, reason: str) -> None:
         await self._release_file(keep=False)
@@ -246,41 +261,59 @@ class DetectorSession(Connection):
     async def _rejected(self, request_id: str, path: str, reason: str) -> None:
         log.warning("detector %s: %s rejected: %s", self.detector_id, path, reason)
         self.send(envelope("sd:file_rejected", {"request_id": request_id, "path": path, "reason": reason}))
-        await self.service.call_orchestrator("file_rejected", request_id, path, reason, quiet=True)
+        await self.service.call_orchestrator("file_rejected", self.detector_id, request_id, path, reason, quiet=True)
 
     async def _stored(self, request_id: str, path: str, final: Path, sha256: str, size: int) -> None:
-        await self.service.call_orchestrator("file_stored", request_id, path, str(final), sha256, size)
+        await self._record(request_id, path, final, sha256, size)
         self.send(envelope("sd:file_stored", {"request_id": request_id, "path": path}))
+
+    async def _record(self, request_id: str, path: str, final: Path, sha256: str, size: int) -> None:
+        try:
+            await self.service.call_orchestrator("file_stored", self.detector_id, request_id, path, str(final),
+                                                 sha256, size)
+        except ProtocolError:
+            # Not recorded (the import was cancelled meanwhile, say): nothing of it stays.
+            await offload(_unlink_quietly, final)
+            raise
 
     # -- shared-path mode ----------------------------------------------------------------
     async def _shared_path_copied(self, data: dict[str, Any]) -> None:
         sent = self.service.link.sent_request(data["request_id"])
-        if sent is None or data["path"] not in sent.paths:
-            raise ProtocolError(UNKNOWN_REQUEST, f"request {data['request_id']} for {data['path']} was never issued")
+        if sent is None or data["path"] not in sent.paths or sent.detector_id != self.detector_id:
+            raise ProtocolError(UNKNOWN_REQUEST, f"request {data['request_id']} for {data['path']} was never issued "
+                                                 "to this Detector")
         if sent.mode != "shared_path" or sent.dest_dir is None:
             raise ProtocolError(BAD_MESSAGE, f"request {data['request_id']} is in {sent.mode} mode; dest is not expected")
-        source = await offload(_inside, data["dest"], sent.dest_dir)
-        if source is None:
-            raise ProtocolError(BAD_MESSAGE, f"dest {data['dest']!r} is not a file inside dest_dir {sent.dest_dir!r}")
-        target = await self.service.call_orchestrator("begin_upload", data["request_id"], data["path"], data["size"], 0)
+        dest_dir = Path(sent.dest_dir)
+        if not await offload(_is_dest_of, data["dest"], dest_dir, data["path"]):
+            raise ProtocolError(BAD_MESSAGE, f"dest {data['dest']!r} is not dest_dir/path ({sent.dest_dir!r}/{data['path']})")
+        target = await self.service.call_orchestrator(
+            "begin_upload", self.detector_id, data["request_id"], data["path"], data["size"], 0)
         partial, final = self.service.confine(target.partial_path), self.service.confine(target.final_path)
-        size, digest = await offload(hash_file, source)
-        if size != data["size"] or digest != data["sha256"]:
-            reason = (f"size {size} differs from {data['size']}" if size != data["size"]
-                      else f"sha256 mismatch: station computed {digest}")
-            await self._rejected(data["request_id"], data["path"], reason)
-            return
         await self.service.lock_partial(partial)
         try:
-            await offload(bring_to, source, partial)
-            if (await offload(hash_file, partial)) != (size, digest):  # copied across disks: check again
+            try:
+                # Copied, not moved: the hash is of the station's own copy, so a file changed or
+                # swapped in the shared folder meanwhile cannot slip in.
+                copy = await offload(copy_from_shared, dest_dir, data["path"], partial)
+            except SharedFileRefused as exc:
+                raise ProtocolError(BAD_MESSAGE, f"dest {data['dest']!r} is not a regular file at dest_dir/path "
+                                                 f"({exc})") from None
+            except OSError as exc:
                 await offload(_unlink_quietly, partial)
-                await self._rejected(data["request_id"], data["path"], "copy into the library did not verify")
+                raise await self._storage_failed(data["request_id"], data["path"], exc) from None
+            if copy.size != data["size"] or copy.sha256 != data["sha256"]:
+                await offload(_unlink_quietly, partial)
+                reason = (f"size {copy.size} differs from {data['size']}" if copy.size != data["size"]
+                          else f"sha256 mismatch: station computed {copy.sha256}")
+                await self._rejected(data["request_id"], data["path"], reason)
                 return
             await offload(move_into_place, partial, final)
         finally:
             self.service.unlock_partial(partial)
-        await self._stored(data["request_id"], data["path"], final, digest, size)
+        await self._record(data["request_id"], data["path"], final, copy.sha256, copy.size)
+        await offload(remove_shared, dest_dir, data["path"], copy.identity)  # moved, as far as the Detector sees
+        self.send(envelope("sd:file_stored", {"request_id": data["request_id"], "path": data["path"]}))
 
     # -- events --------------------------------------------------------------------------
     def _progress(self, upload: Upload, *, final_event: bool) -> None:
@@ -289,16 +322,14 @@ class DetectorSession(Connection):
                                   path=upload.path, bytes=upload.held, total=upload.size)
 
 
-def _inside(dest: str, dest_dir: str) -> Path | None:
-    """`dest` with symlinks resolved, when it is a regular file inside `dest_dir` (also resolved)."""
+def _is_dest_of(dest: str, dest_dir: Path, card_path: str) -> bool:
+    """`dest` names exactly `dest_dir/<card_path>` (as given, or with dest_dir's own links resolved)."""
+    parts = card_path.split("/")
     try:
-        resolved = Path(dest).resolve(strict=True)
-        root = Path(dest_dir).resolve(strict=True)
+        resolved_dir = dest_dir.resolve(strict=True)
     except (OSError, RuntimeError):
-        return None
-    if not resolved.is_relative_to(root) or resolved == root or not resolved.is_file():
-        return None
-    return resolved
+        return False
+    return Path(dest) in (dest_dir.joinpath(*parts), resolved_dir.joinpath(*parts))
 
 
 def _unlink_quietly(path: Path) -> None:

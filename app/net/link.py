@@ -104,6 +104,13 @@ class DetectorLink:
         self._sessions[detector_id].send(message)
         return True
 
+    def send_copy_cancel(self, detector_id: str, data: Mapping[str, Any]) -> bool:
+        """Tell a Detector that announced `cancel` to send nothing more of a request
+        (`{"request_id","card_id","reason"}`). False when it is gone or cannot hear it; either
+        way the station refuses that request's uploads from now on (the orchestrator's rule)."""
+        return self.send_addition(detector_id, "cancel", {"type": "sd:copy_cancel", "data": {
+            "request_id": data["request_id"], "card_id": data["card_id"], "reason": data["reason"]}})
+
     def sent_request(self, request_id: str) -> SentRequest | None:
         return self._requests.get(request_id)
 

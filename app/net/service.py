@@ -27,10 +27,10 @@ from app.net.protocol import (
     INTERNAL,
     MAX_LIST_LIMIT,
     MAX_TEXT_BYTES,
-    UNKNOWN_REQUEST,
     ProtocolError,
 )
 from app.net.ui_session import UiSession
+from app.refusals import TransferRefused
 
 if TYPE_CHECKING:
     from app.station import Station
@@ -84,8 +84,8 @@ class NetService:
                 return None
             raise
         except Exception as exc:
-            if is_named(exc, "UnknownRequest"):
-                error = ProtocolError(UNKNOWN_REQUEST, str(exc) or "this station never issued that request")
+            if isinstance(exc, TransferRefused):  # the orchestrator's refusal: answered, nothing changed
+                error = ProtocolError(exc.code, str(exc) or "this station never issued that request")
             else:
                 log.exception("orchestrator.%s failed", method)
                 error = ProtocolError(INTERNAL, f"{method} failed: {exc.__class__.__name__}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shutil
+import stat
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -187,18 +188,6 @@ def held_bytes(partial: Path) -> int:
 
 
 # -- whole-file helpers (shared-path mode, final move) ---------------------------------------
-def hash_file(path: Path) -> tuple[int, str]:
-    hasher = hashlib.sha256()
-    size = 0
-    with open(path, "rb", buffering=0) as fh:
-        buffer = bytearray(READ_BYTES)
-        view = memoryview(buffer)
-        while n := fh.readinto(buffer):
-            hasher.update(view[:n])
-            size += n
-    return size, hasher.hexdigest()
-
-
 def move_into_place(partial: Path, final: Path) -> None:
     """One rename: the final name holds either nothing or the whole verified file."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -206,14 +195,105 @@ def move_into_place(partial: Path, final: Path) -> None:
     _fsync_dir(final.parent)
 
 
-def bring_to(source: Path, partial: Path) -> None:
-    """Move a shared-path copy to the station's partial name (copy when on another disk)."""
-    partial.parent.mkdir(parents=True, exist_ok=True)
+class SharedFileRefused(ValueError):
+    """A shared-path copy is not a regular file at `dest_dir/<path>` (missing, a symlink, a folder,
+    a device, or reached through a symlinked folder): the station leaves it alone."""
+
+
+@dataclass(frozen=True)
+class SharedCopy:
+    size: int
+    sha256: str
+    identity: tuple[int, int]  # (st_dev, st_ino) of the file that was read
+
+
+def copy_from_shared(dest_dir: Path, card_path: str, partial: Path) -> SharedCopy:
+    """Copy `dest_dir/<card_path>` into the station's own `partial`, hashing the bytes as they are
+    written. The file is opened once, without following a symlink anywhere below `dest_dir`, so
+    what is hashed is exactly what the station keeps, whatever happens to the shared folder meanwhile.
+    Raises SharedFileRefused for the copy, OSError when the station cannot write its own file."""
+    source = _open_shared(dest_dir, card_path)
     try:
-        os.replace(source, partial)
+        info = os.fstat(source)
+        if not stat.S_ISREG(info.st_mode):
+            raise SharedFileRefused("not a regular file")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            hasher, size = hashlib.sha256(), 0
+            while block := os.read(source, READ_BYTES):
+                hasher.update(block)
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(out, view):]
+                size += len(block)
+            os.fsync(out)
+        finally:
+            os.close(out)
+        return SharedCopy(size, hasher.hexdigest(), (info.st_dev, info.st_ino))
+    finally:
+        os.close(source)
+
+
+def remove_shared(dest_dir: Path, card_path: str, identity: tuple[int, int]) -> None:
+    """Delete the shared-path file once it is in the library, if it is still the file that was read."""
+    *folders, name = card_path.split("/")
+    try:
+        parent = _open_shared_folder(dest_dir, folders)
+    except SharedFileRefused:
+        return
+    # With a folder descriptor (POSIX) the name is looked up in the folder that was checked.
+    where: dict[str, int] = {"dir_fd": parent} if parent >= 0 else {}
+    target: str | Path = name if parent >= 0 else dest_dir.joinpath(*folders, name)
+    try:
+        info = os.stat(target, follow_symlinks=False, **where)
+        if (info.st_dev, info.st_ino) == identity:
+            os.unlink(target, **where)
     except OSError:
-        shutil.copyfile(source, partial)
-        os.unlink(source)
+        pass  # gone or replaced: nothing of ours to remove
+    finally:
+        if parent >= 0:
+            os.close(parent)
+
+
+def _open_shared(dest_dir: Path, card_path: str) -> int:
+    *folders, name = card_path.split("/")
+    parent = _open_shared_folder(dest_dir, folders)
+    try:
+        if parent < 0:  # no dir_fd (Windows): refuse links found on the way, then open
+            path = dest_dir.joinpath(*folders, name)
+            if path.is_symlink() or not path.is_file():
+                raise SharedFileRefused("not a regular file")
+            return os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        # O_NONBLOCK: a FIFO put there must not hang the station in open().
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+    except OSError as exc:
+        raise SharedFileRefused(exc.strerror or str(exc)) from None
+    finally:
+        if parent >= 0:
+            os.close(parent)
+
+
+def _open_shared_folder(dest_dir: Path, folders: list[str]) -> int:
+    """A descriptor of `dest_dir/<folders>` reached without following symlinks (-1 without dir_fd)."""
+    if os.open not in os.supports_dir_fd:
+        for depth in range(1, len(folders) + 1):
+            if dest_dir.joinpath(*folders[:depth]).is_symlink():
+                raise SharedFileRefused("reached through a symlink")
+        return -1
+    try:
+        fd = os.open(dest_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise SharedFileRefused(f"dest_dir: {exc.strerror or exc}") from None
+    try:
+        for folder in folders:
+            inner = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except OSError as exc:
+        os.close(fd)
+        raise SharedFileRefused(exc.strerror or str(exc)) from None
+    return fd
 
 
 def _fsync_dir(directory: Path) -> None:

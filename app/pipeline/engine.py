@@ -10,6 +10,7 @@ Redis instead (`events_bridge`).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db.engine import Database
+from app.db.engine import Database, lost_a_conflict
 from app.db.models import ExecutionState, PipelineExecution, PipelineStep, StepState
 from app.db.types import utcnow
 from app.events import EventBus
@@ -33,6 +34,7 @@ from app.worker_id import new_worker_id
 log = logging.getLogger(__name__)
 
 Emit = Callable[[str, dict[str, Any]], None]
+CANCEL_ATTEMPTS = 5
 
 
 class PipelineEngine:
@@ -141,8 +143,17 @@ class PipelineEngine:
     async def cancel(self, execution_id: int) -> int:
         """Cancel every unfinished step; a running one is stopped if it runs here, and its
         result is discarded wherever it runs."""
-        report = Report()
-        count = await self.db.run(lambda s: scheduler.cancel(s, execution_id, report))
+        for attempt in range(1, CANCEL_ATTEMPTS + 1):
+            report = Report()
+            try:
+                count = await self.db.run(partial(scheduler.cancel, execution_id=execution_id, report=report))
+                break
+            except Exception as exc:
+                # A cancel updates every step of the import at once; a step finishing at that
+                # moment can deadlock with it on Postgres, which aborts one of the two: run it again.
+                if attempt == CANCEL_ATTEMPTS or not lost_a_conflict(exc):
+                    raise
+                log.warning("cancelling execution %d lost a conflict with a running step; trying again", execution_id)
         if self.pool is not None:
             self.pool.cancel_execution(execution_id)
         await self._announce(report)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db.models import ExecutionFile, FileState, Jump
-from app.pipeline.library import move_into, safe_component
+from app.pipeline.library import already_filed, move_into
 from app.pipeline.records import update_stored_path
 
 
@@ -21,11 +21,9 @@ def file_into_jump(session: Session, card_file: ExecutionFile, jump: Jump) -> Pa
     folder, current = Path(jump.output_dir), Path(card_file.stored_path)
     if current.parent == folder:
         return current
-    expected = folder / safe_component(Path(card_file.path).name)
-    if not current.exists() and expected.exists() and expected.stat().st_size == card_file.size:
-        target = expected  # moved before a crash, not recorded yet
-    else:
-        target = move_into(current, folder)
+    name = Path(card_file.path).name  # the staged file is named by its id: file it under the card's name
+    moved = None if current.exists() else already_filed(folder, name, card_file.size, card_file.sha256)
+    target = moved or move_into(current, folder, name)  # `moved`: before a crash, not recorded yet
     mtime = card_file.modified.timestamp()
     os.utime(target, (mtime, mtime))  # file managers then sort the clips in time order
     update_stored_path(session, card_file, target)

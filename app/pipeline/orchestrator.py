@@ -39,7 +39,8 @@ from app.pipeline.import_options import ImportOptions
 from app.pipeline.day_rule import jump_day
 from app.pipeline.library import Library
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
-from app.pipeline.records import mark_file_imported
+from app.pipeline.records import forget_unfiled, mark_file_imported
+from app.refusals import RequestClosed, UnknownRequest
 from app.pipeline.transfers import (
     close_finished_requests,
     copy_request_message,
@@ -50,10 +51,9 @@ from app.pipeline.transfers import (
 log = logging.getLogger(__name__)
 
 OPEN_STATES = (ExecutionState.PENDING, ExecutionState.RUNNING, ExecutionState.WAITING)
+STORAGE_RETRY_S = 2.0  # a storage fault is asked again after this many seconds times the attempts so far
 
-
-class UnknownRequest(LookupError):
-    """A request id or path the station never asked for (or no longer wants)."""
+__all__ = ["AssignError", "FileListAck", "Orchestrator", "UnknownRequest", "UploadTarget"]
 
 
 class AssignError(ValueError):
@@ -62,6 +62,8 @@ class AssignError(ValueError):
 
 class CopyRequestSender(Protocol):
     def send_copy_request(self, detector_id: str, data: dict[str, Any]) -> bool: ...
+
+    def send_copy_cancel(self, detector_id: str, data: dict[str, Any]) -> bool: ...
 
 
 class CardEndPort(Protocol):
@@ -94,7 +96,14 @@ class Orchestrator:
         self.bus = bus
         self.link = link
         self.library = Library(settings.library)
+        self.storage_retry_s = STORAGE_RETRY_S
         self._tasks: set[asyncio.Task] = set()
+        # Which reader holds a card (docs/protocol.md, "A card moved to another reader"): a card's
+        # import stays with the Detector that listed it while that Detector is connected and has
+        # not said the card left it; another reader listing it meanwhile stands by.
+        self._connected: set[str] = set()
+        self._removed: set[tuple[str, str]] = set()  # (detector_id, card_id) the Detector said left it
+        self._standby: dict[str, str] = {}  # card_id -> the reader that takes over when the holder lets go
         self._unsubscribe = bus.subscribe(self._on_event)
         self.card_end: CardEndPort | None = None  # set by the station
 
@@ -109,20 +118,17 @@ class Orchestrator:
         listing = _unique_paths(files)
         import_proxies = self.settings.import_proxies
 
-        def open_or_create(session: Session) -> tuple[FileListAck, bool]:
-            running = session.scalar(
-                select(PipelineExecution)
-                .where(PipelineExecution.card_id == card_id, PipelineExecution.pipeline == card_import.NAME,
-                       PipelineExecution.state.in_([s.value for s in OPEN_STATES]))
-                .order_by(PipelineExecution.id.desc())
-            )
+        self._removed.discard((detector_id, card_id))
+
+        def open_or_create(session: Session) -> tuple[FileListAck, str]:
+            running = _open_execution(session, card_id)
             if running is not None:
+                ack = FileListAck(running.id, running.files_total, running.files_new)
+                if running.detector_id != detector_id and self._holds(running.detector_id, card_id):
+                    return ack, "standby"
                 # Listed again while its import waits: resume it, in whichever reader it now sits.
-                running.detector_id = detector_id
-                for request in session.scalars(select(TransferRequest).where(
-                        TransferRequest.execution_id == running.id, TransferRequest.state == "open")):
-                    request.detector_id = detector_id
-                return FileListAck(running.id, running.files_total, running.files_new), False
+                _tie_to(session, running, detector_id)
+                return ack, "resumed"
             split = split_listing(
                 session, [ListedFile(f["path"], f["size"], _when(f["modified"])) for f in listing], import_proxies)
             execution = self.engine.create_execution(
@@ -130,14 +136,20 @@ class Orchestrator:
                 files_total=len(listing), files_new=len(split.new),
                 params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings))},
             )
-            return FileListAck(execution.id, len(listing), len(split.new)), True
+            return FileListAck(execution.id, len(listing), len(split.new)), "created"
 
-        ack, created = await self.db.run(open_or_create)
-        if created:
+        ack, outcome = await self.db.run(open_or_create)
+        if outcome == "created":
             self.bus.emit("pipeline:started", execution_id=ack.execution_id, card_id=card_id, detector_id=detector_id,
                           files_total=ack.files_total, files_new=ack.files_new)
             await self.engine.enqueue_ready(ack.execution_id)
+        elif outcome == "standby":
+            self._standby[card_id] = detector_id
+            log.warning("card %s listed by detector %s while another reader holds its import %d; "
+                        "it takes over when that reader lets the card go", card_id, detector_id, ack.execution_id)
         else:
+            if self._standby.get(card_id) == detector_id:
+                del self._standby[card_id]
             log.info("card %s listed again: resuming execution %d", card_id, ack.execution_id)
             await self.send_open_requests(ack.execution_id)
         if self.card_end is not None:
@@ -149,27 +161,52 @@ class Orchestrator:
         if self.card_end is None:
             raise UnknownRequest("this station sends no wipe requests")
         await self.card_end.wipe_done(detector_id, data)
+    def _holds(self, holder: str | None, card_id: str) -> bool:
+        """Whether `holder` still has the card: connected, and it did not say the card left it."""
+        return bool(holder) and holder in self._connected and (holder, card_id) not in self._removed
+
+    async def _hand_over(self, card_id: str) -> None:
+        """The reader standing by for a card takes over its import once the holder let go of it."""
+        reader = self._standby.get(card_id)
+        if reader is None or reader not in self._connected:
+            return
+
+        def take_over(session: Session) -> int | None:
+            running = _open_execution(session, card_id)
+            if running is None or self._holds(running.detector_id, card_id) and running.detector_id != reader:
+                return None
+            _tie_to(session, running, reader)
+            return running.id
+
+        execution_id = await self.db.run(take_over)
+        if execution_id is None:
+            return
+        del self._standby[card_id]
+        log.info("card %s: detector %s takes over execution %d", card_id, reader, execution_id)
+        await self.send_open_requests(execution_id)
 
     # -- uploads ----------------------------------------------------------------------------
-    async def begin_upload(self, request_id: str, path: str, size: int, offset: int) -> UploadTarget:
+    async def begin_upload(self, detector_id: str, request_id: str, path: str, size: int, offset: int) -> UploadTarget:
         def check(session: Session) -> UploadTarget:
-            card_file = _requested_file(session, request_id, path)
+            card_file = _requested_file(session, detector_id, request_id, path)
             if size != card_file.size:
                 raise UnknownRequest(f"{path} is {card_file.size} bytes on the card's listing, not {size}")
             if not 0 <= offset <= size:
                 raise UnknownRequest(f"offset {offset} is outside {path} ({size} bytes)")
-            execution_id = card_file.execution_id
-            return UploadTarget(self.library.partial_path(execution_id, path), self.library.staged_path(execution_id, path))
+            execution_id, file_id = card_file.execution_id, card_file.id
+            return UploadTarget(self.library.partial_path(execution_id, file_id, path),
+                                self.library.staged_path(execution_id, file_id, path))
 
         return await self.db.run(check)
 
-    async def file_stored(self, request_id: str, path: str, final_path: str, sha256: str, size: int) -> None:
+    async def file_stored(self, detector_id: str, request_id: str, path: str, final_path: str, sha256: str,
+                          size: int) -> None:
         stored = Path(final_path)
         if not self.library.contains(stored):
             raise UnknownRequest(f"{final_path} is outside the library")
 
         def store(session: Session) -> tuple[int, int | None]:
-            card_file = _requested_file(session, request_id, path)
+            card_file = _requested_file(session, detector_id, request_id, path)
             if size != card_file.size:
                 raise UnknownRequest(f"{path}: stored {size} bytes, the card lists {card_file.size}")
             mark_file_imported(session, card_file, stored, sha256)
@@ -179,15 +216,23 @@ class Orchestrator:
         execution_id, step_id = await self.db.run(store)
         await self._wake_step(execution_id, step_id)
 
-    async def file_rejected(self, request_id: str, path: str, reason: str) -> None:
-        await self._copy_failed(request_id, path, f"rejected: {reason}", retry=True)
+    async def file_rejected(self, detector_id: str, request_id: str, path: str, reason: str) -> None:
+        await self._copy_failed(detector_id, request_id, path, f"rejected: {reason}", retry=True)
 
-    async def copy_error(self, request_id: str, path: str, error: str, retryable: bool) -> None:
-        await self._copy_failed(request_id, path, error, retry=retryable)
+    async def copy_error(self, detector_id: str, request_id: str, path: str, error: str, retryable: bool) -> None:
+        await self._copy_failed(detector_id, request_id, path, error, retry=retryable)
 
-    async def _copy_failed(self, request_id: str, path: str, reason: str, *, retry: bool) -> None:
-        def record(session: Session) -> tuple[int, int | None, str | None]:
-            card_file = _requested_file(session, request_id, path)
+    async def storage_failed(self, detector_id: str, request_id: str, path: str, reason: str) -> None:
+        """The station could not write an upload (library gone, read-only, full, a file where a
+        folder should be): asked again after a pause, within the file's copy attempts; after the
+        last one the step fails with this cause in its log and error."""
+        await self._copy_failed(detector_id, request_id, path, f"the station cannot store the file: {reason}",
+                                retry=True, pause_s=self.storage_retry_s)
+
+    async def _copy_failed(self, detector_id: str, request_id: str, path: str, reason: str, *, retry: bool,
+                           pause_s: float = 0.0) -> None:
+        def record(session: Session) -> tuple[int, int | None, str | None, int]:
+            card_file = _requested_file(session, detector_id, request_id, path)
             step_id = session.get(TransferRequest, request_id).step_id
             card_file.request_id = None
             new_request = None
@@ -196,25 +241,85 @@ class Orchestrator:
             else:
                 card_file.state, card_file.error = FileState.MISSING, reason
             close_finished_requests(session, request_id)
-            return card_file.execution_id, step_id, new_request.id if new_request else None
+            return card_file.execution_id, step_id, new_request.id if new_request else None, card_file.copy_attempts
 
-        execution_id, step_id, new_request = await self.db.run(record)
+        execution_id, step_id, new_request, attempts = await self.db.run(record)
         log.warning("copy of %s failed (%s)%s", path, reason, f"; asked again ({new_request})" if new_request else "")
-        if new_request:
+        if new_request and pause_s > 0:
+            self._spawn(self._send_later(new_request, pause_s * attempts))
+        elif new_request:
             await self.send_request(new_request)
         else:
             await self._wake_step(execution_id, step_id)
 
+    async def _send_later(self, request_id: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self.send_request(request_id)
+
     async def card_removed(self, detector_id: str, card_id: str) -> None:
-        # Outstanding requests wait for the card to be listed again (docs/protocol.md).
+        # Outstanding requests wait for the card to be listed again (docs/protocol.md), in this
+        # reader or, from now on, in another one.
         log.info("card %s left detector %s; its open requests wait for it", card_id, detector_id)
+        self._removed.add((detector_id, card_id))
+        if self._standby.get(card_id) == detector_id:
+            del self._standby[card_id]
         self.bus.emit("detector:card_removed", detector_id=detector_id, card_id=card_id)
+        await self._hand_over(card_id)
 
     async def detector_connected(self, detector_id: str) -> None:
         """Nothing to send yet: the Detector lists its cards, which resumes their imports."""
+        self._connected.add(detector_id)
 
     async def detector_disconnected(self, detector_id: str) -> None:
-        """Requests stay open; a dropped upload resumes from the bytes held when the card is back."""
+        """Requests stay open; a dropped upload resumes from the bytes held when the card is back
+        (in this reader, or in one standing by for it, which takes over now)."""
+        self._connected.discard(detector_id)
+        self._removed = {(d, c) for d, c in self._removed if d != detector_id}
+        for card_id, reader in list(self._standby.items()):
+            if reader == detector_id:
+                del self._standby[card_id]
+        for card_id in list(self._standby):
+            await self._hand_over(card_id)
+
+    # -- an import that ended no longer wants its files -------------------------------------
+    async def close_requests(self, execution_id: int) -> int:
+        """After a cancel (or a failure that ended the import): its open requests are closed, the
+        Detectors that can are told `sd:copy_cancel`, and files not stored yet are simply not
+        imported (new again at the card's next listing; asked again if the crew retries). A
+        cancel also forgets the files stored but not filed yet, and deletes their staged bytes."""
+
+        staging = self.library.staging_dir(execution_id)
+
+        def close(session: Session) -> tuple[str, list[tuple[str, str | None, str]], list[Path]]:
+            execution = session.get(PipelineExecution, execution_id)
+            if execution is None or ExecutionState(execution.state) in OPEN_STATES:
+                return "", [], []  # retried meanwhile: its requests are wanted again
+            cancelled = execution.state == ExecutionState.CANCELLED.value
+            unstaged: list[Path] = []
+            if cancelled:  # nothing is filed any more: what waits in staging is not imported
+                for card_file in session.scalars(select(ExecutionFile).where(
+                        ExecutionFile.execution_id == execution_id, ExecutionFile.state == FileState.STORED)):
+                    if card_file.stored_path and Path(card_file.stored_path).is_relative_to(staging):
+                        unstaged.append(Path(card_file.stored_path))
+                        forget_unfiled(session, card_file)
+            closed = []
+            for request in session.scalars(select(TransferRequest).where(
+                    TransferRequest.execution_id == execution_id, TransferRequest.state == "open")):
+                request.state = "cancelled"
+                for card_file in session.scalars(select(ExecutionFile).where(
+                        ExecutionFile.request_id == request.id, ExecutionFile.state == FileState.REQUESTED)):
+                    card_file.state, card_file.request_id = FileState.LISTED, None
+                closed.append((request.id, request.detector_id, request.card_id))
+            return "cancelled" if cancelled else "import failed", closed, unstaged
+
+        reason, closed, unstaged = await self.db.run(close)
+        for path in unstaged:
+            path.unlink(missing_ok=True)
+        for request_id, detector_id, card_id in closed:
+            told = bool(detector_id) and self.link.send_copy_cancel(
+                detector_id, {"request_id": request_id, "card_id": card_id, "reason": reason})
+            log.info("request %s closed (%s)%s", request_id, reason, f"; detector {detector_id} told" if told else "")
+        return len(closed)
 
     # -- sending requests -------------------------------------------------------------------
     async def send_request(self, request_id: str) -> bool:
@@ -242,9 +347,19 @@ class Orchestrator:
 
     def _on_event(self, event: Event) -> None:
         if event.type == "transfer:requested":
-            task = asyncio.get_running_loop().create_task(self.send_request(event.data["request_id"]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.send_request(event.data["request_id"]))
+        elif event.type == "pipeline:failed":  # cancelled, or failed with nothing left running
+            self._spawn(self.close_requests(event.data["execution_id"]))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("orchestrator task failed", exc_info=task.exception())
 
     async def _wake_step(self, execution_id: int, step_id: int | None) -> None:
         if step_id is None:
@@ -306,12 +421,36 @@ class Orchestrator:
         return assigned
 
 
-def _requested_file(session: Session, request_id: str, path: str) -> ExecutionFile:
+def _open_execution(session: Session, card_id: str) -> PipelineExecution | None:
+    return session.scalar(
+        select(PipelineExecution)
+        .where(PipelineExecution.card_id == card_id, PipelineExecution.pipeline == card_import.NAME,
+               PipelineExecution.state.in_([s.value for s in OPEN_STATES]))
+        .order_by(PipelineExecution.id.desc())
+    )
+
+
+def _tie_to(session: Session, execution: PipelineExecution, detector_id: str) -> None:
+    """The import and its open requests belong to this reader now (only it may upload for them)."""
+    execution.detector_id = detector_id
+    for request in session.scalars(select(TransferRequest).where(
+            TransferRequest.execution_id == execution.id, TransferRequest.state == "open")):
+        request.detector_id = detector_id
+
+
+def _requested_file(session: Session, detector_id: str, request_id: str, path: str) -> ExecutionFile:
     request = session.get(TransferRequest, request_id)
     if request is None:
         raise UnknownRequest(f"request {request_id!r} was never issued by this station")
+    if request.detector_id != detector_id:
+        raise UnknownRequest(f"request {request_id!r} was not sent to detector {detector_id}")
+    if request.state == "cancelled":
+        raise RequestClosed(f"request {request_id!r} was cancelled: nothing of it is stored")
     if request.state != "open":
         raise UnknownRequest(f"request {request_id!r} is {request.state}")
+    execution_state = session.scalar(select(PipelineExecution.state).where(PipelineExecution.id == request.execution_id))
+    if ExecutionState(execution_state) not in OPEN_STATES:  # cancelled a moment ago: its requests not closed yet
+        raise RequestClosed(f"the import of request {request_id!r} is {execution_state}: nothing of it is stored")
     card_file = session.scalar(select(ExecutionFile).where(ExecutionFile.request_id == request_id,
                                                            ExecutionFile.path == path))
     if card_file is None or card_file.state != FileState.REQUESTED:

@@ -43,3 +43,12 @@ def update_stored_path(session: Session, card_file: ExecutionFile, new_path: Pat
 
 def listing_fingerprint(path: str, size: int, modified) -> str:
     return fingerprint(file_name(path), size, modified)
+
+
+def forget_unfiled(session: Session, card_file: ExecutionFile) -> None:
+    """A stored file that was never filed (its import was cancelled): no longer recorded as
+    imported, so the card's next listing offers it again. The caller deletes the staged bytes."""
+    record = session.scalar(select(ImportedFile).where(ImportedFile.fingerprint == card_file.fingerprint))
+    if record is not None and record.stored_path == card_file.stored_path:
+        session.delete(record)
+    card_file.state, card_file.stored_path, card_file.sha256 = FileState.LISTED, None, None

@@ -58,7 +58,8 @@ def copy_request_message(session: Session, request: TransferRequest, library: Li
         "card_id": request.card_id,
         "mode": request.mode,
         "files": [
-            {"path": f.path, "size": f.size, "offset": _held_bytes(library.partial_path(request.execution_id, f.path), f.size)}
+            {"path": f.path, "size": f.size,
+             "offset": _held_bytes(library.partial_path(request.execution_id, f.id, f.path), f.size)}
             for f in files
         ],
         "dest_dir": request.dest_dir,

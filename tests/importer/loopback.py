@@ -35,36 +35,41 @@ class LoopbackDetector:
     online: bool = True
     behaviour: Behaviour = lambda path: "ok"  # noqa: E731
     requests: list[dict[str, Any]] = field(default_factory=list)
+    cancels: list[dict[str, Any]] = field(default_factory=list)
     _tasks: set[asyncio.Task] = field(default_factory=set)
 
     def send_copy_request(self, detector_id: str, data: dict[str, Any]) -> bool:
         if not self.online:
             return False
         self.requests.append(data)
-        task = asyncio.get_running_loop().create_task(self._serve(data))
+        task = asyncio.get_running_loop().create_task(self._serve(detector_id, data))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _serve(self, data: dict[str, Any]) -> None:
+    def send_copy_cancel(self, detector_id: str, data: dict[str, Any]) -> bool:
+        self.cancels.append(data)
+        return self.online
+
+    async def _serve(self, detector_id: str, data: dict[str, Any]) -> None:
         orchestrator = self.station.orchestrator
         for entry in data["files"]:
             path, size = entry["path"], entry["size"]
             what = self.behaviour(path)
             if what == "missing":
-                await orchestrator.copy_error(data["request_id"], path, "no such file on the card", False)
+                await orchestrator.copy_error(detector_id, data["request_id"], path, "no such file on the card", False)
                 continue
-            target = await orchestrator.begin_upload(data["request_id"], path, size, entry["offset"])
+            target = await orchestrator.begin_upload(detector_id, data["request_id"], path, size, entry["offset"])
             partial = Path(target.partial_path)
             partial.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.card_root / path, partial)
             digest = hashlib.sha256(partial.read_bytes()).hexdigest()
             if what == "bad_hash":
                 partial.unlink()
-                await orchestrator.file_rejected(data["request_id"], path, "sha256 mismatch")
+                await orchestrator.file_rejected(detector_id, data["request_id"], path, "sha256 mismatch")
                 continue
             os.replace(partial, target.final_path)
-            await orchestrator.file_stored(data["request_id"], path, str(target.final_path), digest, size)
+            await orchestrator.file_stored(detector_id, data["request_id"], path, str(target.final_path), digest, size)
 
     @property
     def requested_paths(self) -> list[list[str]]:

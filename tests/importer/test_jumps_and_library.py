@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 from app.pipeline.jumps import CardFile, group_into_jumps
 from app.pipeline.day_rule import jump_day
-from app.pipeline.library import Library, move_into, safe_component
+from app.pipeline.library import MAX_COMPONENT, Library, move_into, numbered, safe_component
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 ANA = {"booking_id": "BK-1", "passenger_name": "Ana Silva"}
@@ -36,6 +36,14 @@ def test_names_are_safe_on_every_desktop_os():
     assert safe_component("name. ") == "name"
     assert len(safe_component("é" * 300).encode()) <= 100
     assert "/" not in safe_component("../../etc/passwd")
+    # Every Windows device name, with any extension and with spaces before the dot.
+    for device in ("CONIN$", "conout$.mp4", "COM0", "COM\u00b9.MP4", "LPT\u00b3", "CON .txt", "nul.tar.gz"):
+        assert safe_component(device).startswith("_"), device
+    assert safe_component("CONSOLE.MP4") == "CONSOLE.MP4"
+    # A name cut to length keeps its extension; a numbered one stays within the limit too.
+    cut = safe_component("é" * 80 + ".MP4")
+    assert cut.endswith("é.MP4") and len(cut.encode()) <= MAX_COMPONENT
+    assert numbered(cut, 12).endswith(" (12).MP4") and len(numbered(cut, 12).encode()) <= MAX_COMPONENT
 
 
 def test_the_day_is_the_booking_then_a_plausible_clock_then_the_card_then_the_import_day():
@@ -61,8 +69,9 @@ def test_library_layout_and_moves_never_overwrite(tmp_path):
     library = Library(tmp_path)
     assert library.jump_dir("2026-11-23", "BK-1", "Ana Silva") == tmp_path / "2026-11-23" / "BK-1 Ana Silva"
     assert library.unassigned_dir("2026-11-23", "3A1F-77C2") == tmp_path / "2026-11-23" / "_unassigned" / "3A1F-77C2"
-    staged = library.staged_path(7, "DCIM/100GOPRO/GX01.MP4")
-    assert library.contains(staged) and staged.parts[-2:] == ("100GOPRO", "GX01.MP4")
+    staged = library.staged_path(7, 42, "DCIM/100GOPRO/GX01.MP4")
+    assert library.contains(staged) and staged.name == "42.MP4"  # the station's own id, never the card's name
+    assert library.partial_path(7, 42, "DCIM/100GOPRO/GX01.MP4").name == "42.MP4.partial"
     for content in (b"one", b"two"):
         source = tmp_path / "x.bin"
         source.write_bytes(content)

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-class UnknownRequest(LookupError):
-    """Same name as the orchestrator's: the net layer maps it to `unknown_request`."""
+from app.refusals import UnknownRequest
 
 
 @dataclass
@@ -53,20 +51,23 @@ class RecordingOrchestrator:
                 self.link.send_copy_request(detector_id, request)
         return Ack(7, len(files), len(files))
 
-    async def begin_upload(self, request_id, path, size, offset):
+    async def begin_upload(self, detector_id, request_id, path, size, offset):
         self.calls.append(("begin_upload", (request_id, path, size, offset)))
         if path not in self.issued.get(request_id, ()):
             raise UnknownRequest(f"no open request {request_id} for {path}")
         final = self.staged(path)
         return Target(final.with_name(final.name + ".partial"), final)
 
-    async def file_stored(self, request_id, path, final_path, sha256, size):
+    async def file_stored(self, detector_id, request_id, path, final_path, sha256, size):
         self.calls.append(("file_stored", (request_id, path, final_path, sha256, size)))
 
-    async def file_rejected(self, request_id, path, reason):
+    async def file_rejected(self, detector_id, request_id, path, reason):
         self.calls.append(("file_rejected", (request_id, path, reason)))
 
-    async def copy_error(self, request_id, path, error, retryable):
+    async def storage_failed(self, detector_id, request_id, path, reason):
+        self.calls.append(("storage_failed", (request_id, path, reason)))
+
+    async def copy_error(self, detector_id, request_id, path, error, retryable):
         self.calls.append(("copy_error", (request_id, path, error, retryable)))
         if request_id not in self.issued:
             raise UnknownRequest(request_id)

@@ -59,7 +59,7 @@ async def test_killed_station_resumes_the_upload_from_the_bytes_it_holds(tmp_pat
             await ws.send(payload[start:start + CHUNK])
         partial = None
         for _ in range(400):  # until the station has written a good part of it
-            partial = next((data_dir / "library").rglob("GX010001.MP4.partial"), None)
+            partial = next((data_dir / "library" / ".ingest-staging").rglob("*.partial"), None)
             if partial is not None and partial.stat().st_size >= 8 * CHUNK:
                 break
             await asyncio.sleep(0.05)
@@ -70,7 +70,7 @@ async def test_killed_station_resumes_the_upload_from_the_bytes_it_holds(tmp_pat
     held = partial.stat().st_size
     assert 0 < held <= 10 * CHUNK
     assert partial.read_bytes() == payload[:held]  # what it held is exactly the start of the file
-    assert not partial.with_name("GX010001.MP4").exists()
+    assert not partial.with_name(partial.name.removesuffix(".partial")).exists()
 
     with running_station("--data-dir", str(data_dir), "--token", TOKEN) as second:
         ws = await detector(second.port)

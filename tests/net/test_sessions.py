@@ -147,8 +147,8 @@ async def test_copy_error_and_card_removed_reach_the_orchestrator(station):
 
 async def test_shared_path_copy_inside_dest_dir_is_verified_and_moved(station, tmp_path):
     dest_dir = tmp_path / "data" / "shared-in"
-    (dest_dir / "DCIM").mkdir(parents=True)
-    copied = dest_dir / "DCIM" / "GX010231.MP4"
+    copied = dest_dir / CARD_FILE  # exactly dest_dir/<path>
+    copied.parent.mkdir(parents=True)
     copied.write_bytes(b"shared bytes")
     ws = await connected_detector(station)
     station.orchestrator.issue("r-9", CARD_FILE)
@@ -167,8 +167,8 @@ async def test_shared_path_copy_inside_dest_dir_is_verified_and_moved(station, t
 
 async def test_shared_path_copy_with_a_wrong_hash_is_rejected_and_left_in_place(station, tmp_path):
     dest_dir = tmp_path / "data" / "shared-in"
-    dest_dir.mkdir(parents=True)
-    (dest_dir / "A.MP4").write_bytes(b"abc")
+    (dest_dir / CARD_FILE).parent.mkdir(parents=True)
+    (dest_dir / CARD_FILE).write_bytes(b"abc")
     ws = await connected_detector(station)
     station.orchestrator.issue("r-9", CARD_FILE)
     station.link.send_copy_request("desk-left", {
@@ -176,11 +176,11 @@ async def test_shared_path_copy_with_a_wrong_hash_is_rejected_and_left_in_place(
         "files": [{"path": CARD_FILE, "size": 3, "offset": 0}], "dest_dir": str(dest_dir)})
     await recv_json(ws)
     await ws.send(json.dumps({"type": "sd:file_copied", "data": {
-        "request_id": "r-9", "path": CARD_FILE, "size": 3, "sha256": "0" * 64, "dest": str(dest_dir / "A.MP4")}}))
+        "request_id": "r-9", "path": CARD_FILE, "size": 3, "sha256": "0" * 64, "dest": str(dest_dir / CARD_FILE)}}))
     reply = await recv_json(ws)
     assert reply["type"] == "sd:file_rejected" and "sha256" in reply["data"]["reason"]
     assert not station.orchestrator.staged(CARD_FILE).exists()
-    assert (dest_dir / "A.MP4").read_bytes() == b"abc"
+    assert (dest_dir / CARD_FILE).read_bytes() == b"abc"
     await ws.close()
 
 
