@@ -68,6 +68,8 @@ class Settings:
     qr_interval_s: float = 0.5
     chunk_size: int = 1024 * 1024
     import_proxies: bool = False
+    # A big clip is searched for its code in this many first bytes when the Detector has `range`.
+    probe_head_bytes: int = 64 * 1024 * 1024
     # Every Redis key starts with this, so several stations (or test runs) can share one server.
     redis_prefix: str = "ingest"
     no_gui: bool = False

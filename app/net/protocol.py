@@ -53,7 +53,9 @@ MAX_LIST_LIMIT = 500
 DEFAULT_LIST_LIMIT = 50
 MAX_CAPABILITIES = 16
 MAX_INTEGER = 2**53 - 1  # sizes, offsets and ids: exact in every JSON implementation
-CAPABILITIES = ("upload", "shared_path")
+CAPABILITIES = ("upload", "shared_path")  # copy modes
+# Every capability a Detector may announce: the modes, and the additions the station speaks.
+KNOWN_CAPABILITIES = (*CAPABILITIES, "range")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -292,10 +294,11 @@ DETECTOR_MESSAGES: dict[str, Schema] = {
         {"card_id": CARD_ID, "files": file_entries},
         {"label": optional(text(MAX_LABEL_CHARS, allow_empty=True)), "slot": optional(text(MAX_SLOT_CHARS, allow_empty=True))},
     ),
-    "sd:upload_begin": Schema({"request_id": REQUEST_ID, "path": card_path, "size": integer(0), "offset": integer(0)}),
+    "sd:upload_begin": Schema({"request_id": REQUEST_ID, "path": card_path, "size": integer(0), "offset": integer(0)},
+                              {"length": optional(integer(1))}),  # `range`: a slice of the file
     "sd:file_copied": Schema(
         {"request_id": REQUEST_ID, "path": card_path, "size": integer(0), "sha256": sha256_hex},
-        {"dest": optional(absolute_path)},
+        {"dest": optional(absolute_path), "offset": optional(integer(0)), "length": optional(integer(1))},
     ),
     "sd:copy_error": Schema(
         {"request_id": REQUEST_ID, "path": card_path, "error": text(MAX_ERROR_CHARS, allow_empty=True),
@@ -313,7 +316,8 @@ ALL_TYPES = {"hello", *DETECTOR_MESSAGES, *UI_MESSAGES}
 # What the station sends (checked before sending, so a bug never reaches a Detector).
 COPY_REQUEST = Schema(
     {"request_id": REQUEST_ID, "card_id": CARD_ID, "mode": text(16), "files": string_list(
-        MAX_FILES, Schema({"path": card_path, "size": integer(0), "offset": integer(0)}))},
+        MAX_FILES, Schema({"path": card_path, "size": integer(0), "offset": integer(0)},
+                          {"length": optional(integer(1))}))},
     {"dest_dir": optional(absolute_path)},
 )
 
@@ -330,6 +334,8 @@ def validate_copy_request(data: Mapping[str, Any]) -> dict[str, Any]:
     for entry in clean["files"]:
         if entry["offset"] > entry["size"]:
             raise ProtocolError(BAD_MESSAGE, f"offset beyond the size of {entry['path']}")
+        if entry["length"] is None:
+            del entry["length"]  # a whole file: exactly the entry of protocol 1 (no `range`)
     return clean
 
 
@@ -389,6 +395,14 @@ class Upload:
     size: int
     offset: int
     received: int = 0  # bytes after `offset`
+    # A slice (`range`): `size` and `offset` then count within the slice; these place it in the file.
+    slice_offset: int | None = None
+    slice_length: int | None = None
+    file_size: int | None = None
+
+    @property
+    def is_slice(self) -> bool:
+        return self.slice_offset is not None
 
     @property
     def held(self) -> int:
@@ -443,7 +457,7 @@ class SessionMachine:
             raise ProtocolError(BAD_MESSAGE, f"role must be {self.role.value!r} on this path", message.id)
         message = check_body(message, HELLO_DETECTOR if self.role is Role.DETECTOR else HELLO_UI)
         capabilities = message.data.get("capabilities") or []
-        unknown = sorted(set(capabilities) - set(CAPABILITIES))
+        unknown = sorted(set(capabilities) - set(KNOWN_CAPABILITIES))
         if unknown:
             raise ProtocolError(BAD_MESSAGE, f"unknown capabilities {unknown}", message.id)
         self.hello = message.data
@@ -463,7 +477,12 @@ class SessionMachine:
     # -- uploads --------------------------------------------------------------------------
     def start_upload(self, data: Mapping[str, Any]) -> Upload:
         """The station accepted an `sd:upload_begin`: binary frames go to this upload now."""
-        self.upload = Upload(data["request_id"], data["path"], data["size"], data["offset"])
+        if data.get("length") is not None:  # the slice's bytes alone, cut at the end of the file
+            length = min(data["length"], data["size"] - data["offset"])
+            self.upload = Upload(data["request_id"], data["path"], length, 0, slice_offset=data["offset"],
+                                 slice_length=data["length"], file_size=data["size"])
+        else:
+            self.upload = Upload(data["request_id"], data["path"], data["size"], data["offset"])
         self.phase = Phase.UPLOADING
         return self.upload
 

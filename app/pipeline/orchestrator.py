@@ -24,6 +24,7 @@ from app.db.engine import Database
 from app.db.models import (
     ExecutionFile,
     ExecutionState,
+    FileProbe,
     FileState,
     Jump,
     PipelineExecution,
@@ -31,7 +32,7 @@ from app.db.models import (
     TransferRequest,
 )
 from app.events import Event, EventBus
-from app.pipeline import card_import
+from app.pipeline import card_import, probes
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.filing import file_into_jump, write_passenger_json
 from app.pipeline.fingerprint import ListedFile, split_listing
@@ -62,6 +63,8 @@ class AssignError(ValueError):
 
 class CopyRequestSender(Protocol):
     def send_copy_request(self, detector_id: str, data: dict[str, Any]) -> bool: ...
+
+    def capabilities(self, detector_id: str) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class Orchestrator:
                         files: Sequence[dict[str, Any]]) -> FileListAck:
         listing = _unique_paths(files)
         import_proxies = self.settings.import_proxies
+        # Steps (on any worker) choose how to search clips by what this Detector can do.
+        capabilities = sorted(self.link.capabilities(detector_id))
 
         def open_or_create(session: Session) -> tuple[FileListAck, bool]:
             running = session.scalar(
@@ -110,6 +115,7 @@ class Orchestrator:
             if running is not None:
                 # Listed again while its import waits: resume it, in whichever reader it now sits.
                 running.detector_id = detector_id
+                running.params = {**running.params, "capabilities": capabilities}
                 for request in session.scalars(select(TransferRequest).where(
                         TransferRequest.execution_id == running.id, TransferRequest.state == "open")):
                     request.detector_id = detector_id
@@ -119,7 +125,8 @@ class Orchestrator:
             execution = self.engine.create_execution(
                 session, card_import.NAME, detector_id=detector_id, card_id=card_id, card_label=label, slot=slot,
                 files_total=len(listing), files_new=len(split.new),
-                params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings))},
+                params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings)),
+                        "capabilities": capabilities},
             )
             return FileListAck(execution.id, len(listing), len(split.new)), True
 
@@ -134,8 +141,21 @@ class Orchestrator:
         return ack
 
     # -- uploads ----------------------------------------------------------------------------
-    async def begin_upload(self, request_id: str, path: str, size: int, offset: int) -> UploadTarget:
+    async def begin_upload(self, request_id: str, path: str, size: int, offset: int,
+                           length: int | None = None) -> UploadTarget:
+        """Where an upload goes. With `length` (a Detector with `range`) it is a slice of the file:
+        the target then holds those bytes alone, from its own start."""
         def check(session: Session) -> UploadTarget:
+            probe = _requested_probe(session, request_id, path, offset, length)
+            if probe is not None:
+                if size != probe.size:
+                    raise UnknownRequest(f"{path} is {probe.size} bytes on the card's listing, not {size}")
+                if not 0 <= offset <= size:
+                    raise UnknownRequest(f"offset {offset} is outside {path} ({size} bytes)")
+                final = probes.staged_path(self.library, _execution_of(session, probe), probe)
+                return UploadTarget(final.with_name(final.name + ".partial"), final)
+            if length is not None:
+                raise UnknownRequest(f"no slice of {path!r} at {offset} was asked for in request {request_id!r}")
             card_file = _requested_file(session, request_id, path)
             if size != card_file.size:
                 raise UnknownRequest(f"{path} is {card_file.size} bytes on the card's listing, not {size}")
@@ -146,12 +166,18 @@ class Orchestrator:
 
         return await self.db.run(check)
 
-    async def file_stored(self, request_id: str, path: str, final_path: str, sha256: str, size: int) -> None:
+    async def file_stored(self, request_id: str, path: str, final_path: str, sha256: str, size: int,
+                          offset: int = 0, length: int | None = None) -> None:
         stored = Path(final_path)
         if not self.library.contains(stored):
             raise UnknownRequest(f"{final_path} is outside the library")
 
         def store(session: Session) -> tuple[int, int | None]:
+            probe = _requested_probe(session, request_id, path, offset, length)
+            if probe is not None:  # bytes to search, never recorded as imported
+                probe.state, probe.stored_path, probe.sha256, probe.error = probes.STORED, str(stored), sha256, None
+                close_finished_requests(session, request_id)
+                return _execution_of(session, probe), probe.step_id
             card_file = _requested_file(session, request_id, path)
             if size != card_file.size:
                 raise UnknownRequest(f"{path}: stored {size} bytes, the card lists {card_file.size}")
@@ -162,14 +188,24 @@ class Orchestrator:
         execution_id, step_id = await self.db.run(store)
         await self._wake_step(execution_id, step_id)
 
-    async def file_rejected(self, request_id: str, path: str, reason: str) -> None:
-        await self._copy_failed(request_id, path, f"rejected: {reason}", retry=True)
+    async def file_rejected(self, request_id: str, path: str, reason: str, offset: int = 0,
+                            length: int | None = None) -> None:
+        await self._copy_failed(request_id, path, f"rejected: {reason}", retry=True, offset=offset, length=length)
 
     async def copy_error(self, request_id: str, path: str, error: str, retryable: bool) -> None:
         await self._copy_failed(request_id, path, error, retry=retryable)
 
-    async def _copy_failed(self, request_id: str, path: str, reason: str, *, retry: bool) -> None:
+    async def _copy_failed(self, request_id: str, path: str, reason: str, *, retry: bool, offset: int = 0,
+                           length: int | None = None) -> None:
         def record(session: Session) -> tuple[int, int | None, str | None]:
+            probe = _requested_probe(session, request_id, path, offset, length)
+            if probe is None and length is None:  # sd:copy_error names no slice: any slice of that path
+                probe = _requested_probe(session, request_id, path, offset, 0, any_slice=True)
+            if probe is not None:
+                step_id = probe.step_id
+                new = probes.probe_failed(session, probe, reason, retry=retry)
+                close_finished_requests(session, request_id)
+                return _execution_of(session, probe), step_id, new.id if new else None
             card_file = _requested_file(session, request_id, path)
             step_id = session.get(TransferRequest, request_id).step_id
             card_file.request_id = None
@@ -287,6 +323,20 @@ class Orchestrator:
         assigned = await self.db.run(assign)
         self.bus.emit("pipeline:clips_assigned", execution_id=execution_id, jump_id=assigned, file_ids=list(file_ids))
         return assigned
+
+
+def _requested_probe(session: Session, request_id: str, path: str, offset: int, length: int | None, *,
+                     any_slice: bool = False) -> FileProbe | None:
+    request = session.get(TransferRequest, request_id)
+    if request is None or request.state != "open":
+        return None
+    if any_slice:
+        return next((p for p in probes.open_probes(session, request_id) if p.path == path), None)
+    return probes.probe_for_upload(session, request_id, path, offset, length)
+
+
+def _execution_of(session: Session, probe: FileProbe) -> int:
+    return session.get(ExecutionFile, probe.file_id).execution_id
 
 
 def _requested_file(session: Session, request_id: str, path: str) -> ExecutionFile:
