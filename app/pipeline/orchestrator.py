@@ -40,6 +40,7 @@ from app.pipeline.import_options import ImportOptions
 from app.pipeline.day_rule import jump_day
 from app.pipeline.library import Library
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
+from app.pipeline.passengers import camera_dir, camera_of, passenger_for
 from app.pipeline.records import mark_file_imported
 from app.pipeline.transfers import (
     close_finished_requests,
@@ -305,9 +306,11 @@ class Orchestrator:
                 card_times = session.scalars(select(ExecutionFile.modified).where(
                     ExecutionFile.execution_id == execution_id)).all()
                 day = jump_day(passenger.get("jump_date"), first, card_times, execution.created_at)
+                record = passenger_for(session, passenger, day, self.library)
+                camera = camera_of(None, execution)
                 jump = Jump(execution_id=execution_id, card_id=execution.card_id, booking_id=passenger["booking_id"],
                             passenger_name=passenger["passenger_name"], passenger=passenger, jump_date=day,
-                            output_dir=str(self.library.jump_dir(day, passenger["booking_id"], passenger["passenger_name"])))
+                            passenger_id=record.id, camera=camera, output_dir=str(camera_dir(record, camera)))
                 session.add(jump)
                 session.flush()
             for card_file in files:
