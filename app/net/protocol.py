@@ -306,8 +306,23 @@ DETECTOR_MESSAGES: dict[str, Schema] = {
     ),
     "sd:card_removed": Schema({"card_id": CARD_ID}),
 }
+def day(name: str, value: Any) -> str:
+    """A library day, YYYY-MM-DD."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"{name} must be a day as YYYY-MM-DD")
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"{name} {value!r} is not a real day") from None
+    return value
+
+
 UI_MESSAGES: dict[str, Schema] = {
     "pipeline:list": Schema({}, {"limit": optional(integer(1, MAX_LIST_LIMIT))}),
+    "passengers:list": Schema({"day": day}),
+    # passenger_id null: to the card's unassigned clips (the field must be there, to say so).
+    "passenger:move_clip": Schema({"file_id": integer(1), "passenger_id": optional(integer(1))}),
+    "passenger:rerender": Schema({"passenger_id": integer(1)}),
     "pipeline:retry": Schema({"execution_id": integer(1), "step_id": integer(1)}),
     "pipeline:cancel": Schema({"execution_id": integer(1)}),
 }

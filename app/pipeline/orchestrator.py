@@ -27,12 +27,14 @@ from app.db.models import (
     FileProbe,
     FileState,
     Jump,
+    Passenger,
     PipelineExecution,
     PipelineStep,
+    StepState,
     TransferRequest,
 )
 from app.events import Event, EventBus
-from app.pipeline import card_import, probes
+from app.pipeline import card_import, passenger_render, probes
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.filing import file_into_jump, write_passenger_json
 from app.pipeline.fingerprint import ListedFile, split_listing
@@ -41,6 +43,7 @@ from app.pipeline.day_rule import jump_day
 from app.pipeline.library import Library
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
 from app.pipeline.passengers import camera_dir, camera_of, passenger_for
+from app.pipeline.passengers_read import passenger_by_id, passengers_of_day
 from app.pipeline.records import mark_file_imported
 from app.pipeline.transfers import (
     close_finished_requests,
@@ -60,6 +63,14 @@ class UnknownRequest(LookupError):
 
 class AssignError(ValueError):
     """Clips cannot be assigned as asked; the message says why."""
+
+
+class PassengerNotFound(LookupError):
+    """No passenger or clip with that id."""
+
+
+class MoveRefused(ValueError):
+    """A clip cannot be moved as asked; the message says why."""
 
 
 class CopyRequestSender(Protocol):
@@ -314,7 +325,7 @@ class Orchestrator:
                 session.add(jump)
                 session.flush()
             for card_file in files:
-                card_file.jump_id = jump.id
+                card_file.jump_id, card_file.placed_by_hand = jump.id, True
             session.flush()
             for card_file in files:
                 file_into_jump(session, card_file, jump)
@@ -326,6 +337,98 @@ class Orchestrator:
         assigned = await self.db.run(assign)
         self.bus.emit("pipeline:clips_assigned", execution_id=execution_id, jump_id=assigned, file_ids=list(file_ids))
         return assigned
+
+
+    # -- the crew's passenger commands ------------------------------------------------------
+    async def passengers(self, day: str) -> list[dict[str, Any]]:
+        """The passengers of a day with their clips, video and warnings (`passengers_read`)."""
+        return await self.db.read(lambda s: passengers_of_day(s, day))
+
+    async def move_clip(self, file_id: int, passenger_id: int | None) -> dict[str, Any]:
+        """Move a filed clip to another passenger (or to its card's unassigned clips, with None);
+        both passengers' videos are rendered again. A clip moved by hand stays where the crew put
+        it: no later import or re-render moves it back."""
+        def move(session: Session) -> tuple[list[int], dict[str, Any]]:
+            card_file = session.get(ExecutionFile, file_id)
+            if card_file is None:
+                raise PassengerNotFound(f"no clip {file_id}")
+            source = card_file.jump
+            if card_file.state != FileState.STORED or source is None:
+                raise MoveRefused(f"{card_file.path} is not filed in the library: it cannot be moved")
+            if passenger_id is None:
+                if source.unassigned:
+                    raise MoveRefused(f"{card_file.path} is already unassigned")
+                target = self._unassigned_jump(session, card_file.execution, source.jump_date)
+            else:
+                passenger = session.get(Passenger, passenger_id)
+                if passenger is None:
+                    raise PassengerNotFound(f"no passenger {passenger_id}")
+                if source.passenger_id == passenger_id:
+                    raise MoveRefused(f"{card_file.path} is already {passenger.passenger_name}'s")
+                target = self._passenger_jump(session, card_file.execution, passenger, source.camera)
+            card_file.jump_id, card_file.placed_by_hand = target.id, True
+            session.flush()
+            file_into_jump(session, card_file, target)
+            for jump in (source, target):
+                session.refresh(jump)
+                write_passenger_json(jump)
+            touched = [p for p in dict.fromkeys((source.passenger_id, target.passenger_id)) if p is not None]
+            return touched, {"file_id": file_id, "passenger_id": target.passenger_id, "jump_id": target.id,
+                             "stored_path": card_file.stored_path}
+
+        touched, moved = await self.db.run(move)
+        for touched_id in touched:
+            await self.rerender(touched_id)
+        return moved
+
+    async def rerender(self, passenger_id: int) -> int:
+        """Render the passenger's video again, from all their footage; once: a render already
+        queued for them is that render. Returns the `passenger_render` execution's id."""
+        def create(session: Session) -> tuple[int, bool]:
+            if session.get(Passenger, passenger_id) is None:
+                raise PassengerNotFound(f"no passenger {passenger_id}")
+            queued = session.scalars(
+                select(PipelineStep.execution_id).join(PipelineExecution)
+                .where(PipelineExecution.pipeline == passenger_render.NAME,
+                       PipelineStep.state.in_([StepState.PENDING.value, StepState.QUEUED.value])))
+            for execution_id in queued:
+                if session.get(PipelineExecution, execution_id).params.get("passenger_id") == passenger_id:
+                    return execution_id, False
+            execution = self.engine.create_execution(session, passenger_render.NAME,
+                                                     params={"passenger_id": passenger_id})
+            return execution.id, True
+
+        execution_id, created = await self.db.run(create)
+        if created:
+            await self.engine.enqueue_ready(execution_id)
+        view = await self.db.read(lambda s: passenger_by_id(s, passenger_id))
+        self.bus.emit("passenger:updated", passenger_id=passenger_id, day=view["day"] if view else None,
+                      video_state=view["video"]["state"] if view else None, reason="render queued")
+        return execution_id
+
+    def _unassigned_jump(self, session: Session, execution: PipelineExecution, day: str | None) -> Jump:
+        jump = session.scalar(select(Jump).where(Jump.execution_id == execution.id, Jump.unassigned.is_(True)))
+        if jump is None:
+            day = day or execution.created_at.date().isoformat()
+            jump = Jump(execution_id=execution.id, card_id=execution.card_id, unassigned=True, jump_date=day,
+                        output_dir=str(self.library.unassigned_dir(day, execution.card_id or "card")))
+            session.add(jump)
+            session.flush()
+        return jump
+
+    def _passenger_jump(self, session: Session, execution: PipelineExecution, passenger: Passenger,
+                        camera: str | None) -> Jump:
+        """The passenger's jump on this card, made for the moved clip when there is none."""
+        jump = session.scalar(select(Jump).where(Jump.execution_id == execution.id, Jump.passenger_id == passenger.id))
+        if jump is None:
+            camera = camera or camera_of(None, execution)
+            jump = Jump(execution_id=execution.id, card_id=execution.card_id, booking_id=passenger.booking_id,
+                        passenger_name=passenger.passenger_name, passenger=passenger.payload,
+                        jump_date=passenger.day, passenger_id=passenger.id, camera=camera,
+                        output_dir=str(camera_dir(passenger, camera)))
+            session.add(jump)
+            session.flush()
+        return jump
 
 
 def _requested_probe(session: Session, request_id: str, path: str, offset: int, length: int | None, *,

@@ -18,9 +18,10 @@ from app.pipeline.registry import register
 
 @register
 class AssignJumps(BaseStep):
-    """Runs once every small clip was decoded. Clips sorted by time: a passenger clip opens that
-    passenger's jump up to the next one; earlier ones are unassigned. Creates the jumps, files
-    the clips already here, and spawns the fetch and the render of each jump."""
+    """Runs once every clip was searched for a code. Clips sorted by time: a passenger clip opens
+    that passenger's jump up to the next one; earlier ones are unassigned. Creates the jumps (each
+    pointing to its passenger's record), files the clips already here, and spawns the fetch of
+    each jump and one render per passenger. A clip the crew placed by hand stays where it is."""
 
     name = "assign_jumps"
 
@@ -76,6 +77,7 @@ class AssignJumps(BaseStep):
         # One render per passenger, of all their footage (every camera, every card), once this
         # card's part is in: new footage renders the video again, once.
         for passenger_id, fetches in fetches_of.items():
+            ctx.emit("passenger:updated", passenger_id=passenger_id, video_state="waiting", reason="new footage")
             spawn.append(NewStep("render_final", key=f"passenger-{passenger_id}", params={"passenger_id": passenger_id},
                                  depends_on=fetches))
         if not any(not j["unassigned"] for j in jumps):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.db.models import FileState, Jump, Passenger, VideoState
+from app.db.models import FileState, Jump, Passenger, PipelineExecution, VideoState
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.file_kinds import VIDEO
 from app.pipeline.filing import write_passenger_json
@@ -26,7 +26,7 @@ class RenderFinal(BaseStep):
     timeout_s = 3600.0
 
     async def run(self, ctx: StepContext) -> StepResult:
-        passenger_id = await ctx.db.run(lambda s: _passenger_id(s, ctx.params))
+        passenger_id = await ctx.db.run(lambda s: _passenger_id(s, ctx.params, ctx.execution_id))
         if passenger_id is None:
             return StepResult.skip("no passenger")
 
@@ -47,10 +47,14 @@ class RenderFinal(BaseStep):
                 ctx.log.warning("no readable video clip for this passenger: nothing to render")
                 return StepResult.skip("no readable video clip")
             ctx.log.info("rendering %d clips into %s", len(clips), output.name)
+            ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.RENDERING.value,
+                     reason="rendering")
             try:
                 result = await ctx.offload(render_jump, clips, output)
             except Exception as exc:
                 await ctx.db.run(lambda s: _set_state(s, passenger_id, VideoState.FAILED, str(exc)))
+                ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.FAILED.value,
+                         reason="render failed")
                 raise
 
             def record(session) -> bool:
@@ -69,18 +73,23 @@ class RenderFinal(BaseStep):
             if await ctx.db.run(record):
                 how = "joined without re-encoding" if result.method == "remux" else f"re-encoded: {result.reason}"
                 ctx.log.info("%s: %.1f s from %d clips (%s)", result.output.name, result.duration_s, result.clips, how)
-                ctx.emit("passenger:updated", passenger_id=passenger_id)
+                ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.READY.value,
+                         reason="video ready")
                 return StepResult.ok({"passenger_id": passenger_id, "video": str(result.output),
                                       "duration_s": result.duration_s, "method": result.method})
             ctx.log.info("new footage arrived while rendering: rendering again")
         return StepResult.fail(f"footage kept arriving during {MAX_RENDERS} renders")
 
 
-def _passenger_id(session, params) -> int | None:
+def _passenger_id(session, params, execution_id: int) -> int | None:
+    """From the step (a card import's render), else its execution (`passenger_render`)."""
     if "passenger_id" in params:
         return int(params["passenger_id"])
-    jump = session.get(Jump, int(params["jump_id"]))  # a step made before passengers had records
-    return jump.passenger_id if jump is not None else None
+    if "jump_id" in params:  # a step made before passengers had records
+        jump = session.get(Jump, int(params["jump_id"]))
+        return jump.passenger_id if jump is not None else None
+    passenger_id = (session.get(PipelineExecution, execution_id).params or {}).get("passenger_id")
+    return int(passenger_id) if passenger_id is not None else None
 
 
 def _set_state(session, passenger_id: int, state: VideoState, error: str | None = None) -> None:
