@@ -63,6 +63,7 @@ class AssignJumps(BaseStep):
         jumps = await ctx.db.run(assign)
         spawn: list[NewStep] = []
         fetches_of: dict[int, list[ChildrenOf]] = {}  # passenger id -> the fetches of their jumps on this card
+        first_jump: dict[int, int] = {}  # passenger id -> their first jump on this card (the window's tree)
         for jump in jumps:
             key = str(jump["jump_id"])
             spawn.append(NewStep("request_session_videos", key=key, params={"jump_id": jump["jump_id"]}))
@@ -72,14 +73,16 @@ class AssignJumps(BaseStep):
             passenger = jump["passenger"]
             ctx.log.info("jump of %s (%s), camera %s: %d files, in %s", passenger["passenger_name"],
                          passenger["booking_id"], jump["camera"], jump["files"], jump["output_dir"])
-            ctx.emit("pipeline:qr_decoded", jump_id=jump["jump_id"], clip=jump["clip"], passenger=passenger)
+            ctx.emit("pipeline:qr_decoded", jump_id=jump["jump_id"], clip=jump["clip"], passenger=passenger,
+                     passenger_id=jump["passenger_id"], camera=jump["camera"])
             fetches_of.setdefault(jump["passenger_id"], []).append(ChildrenOf("request_session_videos", key))
+            first_jump.setdefault(jump["passenger_id"], jump["jump_id"])
         # One render per passenger, of all their footage (every camera, every card), once this
         # card's part is in: new footage renders the video again, once.
         for passenger_id, fetches in fetches_of.items():
             ctx.emit("passenger:updated", passenger_id=passenger_id, video_state="waiting", reason="new footage")
-            spawn.append(NewStep("render_final", key=f"passenger-{passenger_id}", params={"passenger_id": passenger_id},
-                                 depends_on=fetches))
+            params = {"passenger_id": passenger_id, "jump_id": first_jump[passenger_id]}
+            spawn.append(NewStep("render_final", key=f"passenger-{passenger_id}", params=params, depends_on=fetches))
         if not any(not j["unassigned"] for j in jumps):
             ctx.log.warning("no passenger code found on this card: every new file is unassigned")
         return StepResult.ok({"jumps": jumps}, spawn=spawn)
