@@ -138,3 +138,29 @@ async def test_the_days_passengers_and_moving_a_clip_between_them(station, card)
         assert body == {"day": DAY, "passengers": listed["passengers"]}
     finally:
         await ui.ws.close()
+
+
+async def test_warnings_a_crew_should_check(station, tmp_path):
+    """A camera whose clock was reset (its clips dated 2016-01-01, the codes say the day), clips
+    20 minutes apart (the last one 40 min after the code) and a clip gone before it was searched."""
+    from datetime import datetime, timedelta, timezone
+
+    reset = write_sample_card(tmp_path / "reset", passengers=(("BK-2026-2001", "Dora Reset"),),
+                              start=datetime(2016, 1, 1, 0, 5, tzinfo=timezone.utc), step=timedelta(minutes=20))
+    [dora] = reset.passengers
+    gone = dora.clips[1]
+    station.orchestrator.link = LoopbackDetector(reset.root, station, behaviour=lambda p: "missing" if p == gone else "ok")
+    ack = await station.orchestrator.file_list("desk-right", "RESET-1", "HANDCAM", "2", reset.file_list())
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed", timeout=120) == "succeeded"
+
+    passengers = await station.orchestrator.passengers(DAY)
+    [view] = [p for p in passengers if p["booking_id"] == dora.booking_id]
+    kinds = {(w["kind"], w.get("file_id")) for w in view["warnings"]}
+    by_path = {c["path"]: c["file_id"] for c in view["clips"]}
+    assert ("never_searched", by_path[gone]) in kinds
+    assert ("long_after_code", by_path[dora.clips[2]]) in kinds  # 40 min after the code
+    assert ("long_after_code", by_path[dora.clips[0]]) not in kinds
+    assert {("clock_reset", by_path[c]) for c in dora.clips} <= kinds
+    # The other passengers of the day: clips a minute apart, every one searched.
+    assert not [w for p in passengers if p["booking_id"] != dora.booking_id for w in p["warnings"]
+                if w["kind"] in ("never_searched", "long_after_code")]
