@@ -131,9 +131,13 @@ def _index_range(head: Path, size: int) -> tuple[int, int] | None:
             return index_range_beyond(data, size)  # type: ignore[arg-type]
 
 
-def search_record(move: Move, found: bool, error: str | None = None) -> dict[str, Any]:
-    """What `execution_file.search` keeps: how the clip was searched and what it cost."""
+def search_record(move: Move, found: bool, error: str | None = None,
+                  camera_serial: str | None = None) -> dict[str, Any]:
+    """What `execution_file.search` keeps: how the clip was searched and what it cost (and the
+    camera's serial when the bytes read held it: the clip's own index, not a proxy's)."""
     record: dict[str, Any] = {"method": move.method, "bytes": move.cost, "found": found}
     if error:
         record["error"] = error
+    if camera_serial:
+        record["camera_serial"] = camera_serial
     return record

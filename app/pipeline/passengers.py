@@ -52,8 +52,11 @@ def passenger_for(session: Session, payload: dict[str, Any], day: str, library: 
 
 
 def camera_of(opener: ExecutionFile | None, execution: PipelineExecution) -> str:
-    """The camera a jump was filmed with: its serial from the clip's GoPro metadata when the
-    clip is here, else the card's label, else the card's id."""
+    """The camera a jump was filmed with: its serial from the clip's GoPro metadata (read when
+    the clip was searched, or from the clip when it is here), else the card's label, else its id."""
+    serial = ((opener.search or {}).get("camera_serial") if opener is not None else None)
+    if serial:
+        return safe_component(serial)
     if opener is not None and opener.stored_path and Path(opener.stored_path).is_file():
         serial = read_udta_strings(Path(opener.stored_path)).get("CASN")
         if serial:

@@ -3,17 +3,19 @@ the card and the Detector allow; jumps are made once every clip was searched."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from app.db.models import ExecutionFile, FileProbe, ImportedFile, PipelineStep
-from tests.importer.big_cards import write_big_code_card
+from tests.importer.big_cards import BASE, write_big_code_card
 from tests.importer.loopback import LoopbackDetector, start_station, wait_execution
 
 DAY = "2026-11-23"
 SMALL_FILE_BYTES = 100_000  # every clip of these cards is above it: "big"
+SERIAL = "C3441325099999"
 HEAD_BYTES = 64_000  # the first ~0.4 s of these clips: the frame at 0 s, where the codes are
 
 
@@ -24,7 +26,8 @@ def four_k_card(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def long_card(tmp_path_factory):
-    return write_big_code_card(tmp_path_factory.mktemp("cardlong"), four_k=False, jump_s=12.0)
+    return write_big_code_card(tmp_path_factory.mktemp("cardlong"), four_k=False, jump_s=12.0,
+                               spec=replace(BASE, camera_serial=SERIAL))
 
 
 @pytest.fixture(params=["sqlite+embedded-redis", "postgres+external-redis"])
@@ -107,6 +110,9 @@ async def test_a_range_detector_finds_every_passenger_for_a_small_fraction_of_th
     found = await searches(station, ack.execution_id)
     assert {name: s["method"] for name, s in found.items()} == dict.fromkeys(found, "slices")
     assert found["GX010002.MP4"]["found"] and found["GX010004.MP4"]["found"]
+    # The camera's serial came with the slices (the index at the tail): each jump in its folder.
+    for booking_id, name in card.passengers.items():
+        assert [p.name for p in (station.settings.library / DAY / f"{booking_id} {name}").iterdir() if p.is_dir()] == [SERIAL]
     # Slices were asked as head, then the MP4 index at the tail (GoPro writes it last).
     size = next(f["size"] for f in card.listing if f["path"].endswith("GX010002.MP4"))
     head, tail = [(f["offset"], f["length"]) for r in detector.requests for f in r["files"]

@@ -20,14 +20,17 @@ from tests.importer.loopback import LoopbackDetector, start_station, wait_execut
 
 DAY = "2026-11-23"
 ANA = ("BK-2026-1042", "Ana Silva")
+OUTSIDE_SERIAL = "C3441325012345"
 
 
 @pytest.fixture(scope="module")
 def cards(tmp_path_factory):
-    """The same passenger filmed by two cameras: same file names, clocks 20 s apart."""
+    """The same passenger filmed by two cameras: same file names, clocks 20 s apart; the outside
+    camera writes its serial in its clips, the handcam does not (its card's label names it)."""
     handcam = write_sample_card(tmp_path_factory.mktemp("handcam"), passengers=(ANA,), with_unassigned=False)
     outside = write_sample_card(tmp_path_factory.mktemp("outside"), passengers=(ANA,), with_unassigned=False,
-                                looks=("tilted",), start=DEFAULT_START + timedelta(seconds=20))
+                                looks=("tilted",), start=DEFAULT_START + timedelta(seconds=20),
+                                camera_serial=OUTSIDE_SERIAL)
     return handcam, outside
 
 
@@ -70,18 +73,18 @@ async def test_two_cards_of_one_passenger_make_one_record_folder_and_video(stati
     assert len(records) == 1 and records[0][1] == ANA[0] and not records[0][2]
     jumps = await station.db.read(lambda s: s.execute(select(Jump.execution_id, Jump.passenger_id, Jump.camera)
                                                       .where(Jump.unassigned.is_(False))).all())
-    assert sorted(jumps) == [(first, records[0][0], "HANDCAM"), (second, records[0][0], "OUTSIDE")]
+    assert sorted(jumps) == [(first, records[0][0], "HANDCAM"), (second, records[0][0], OUTSIDE_SERIAL)]
 
     # Every clip of both cards, each camera in its own subfolder, nothing overwritten.
-    for camera, card in (("HANDCAM", handcam), ("OUTSIDE", outside)):
+    for camera, card in (("HANDCAM", handcam), (OUTSIDE_SERIAL, outside)):
         for clip in card.passengers[0].clips + card.passengers[0].photos:
             assert (folder / camera / Path(clip).name).read_bytes() == (card.root / clip).read_bytes()
     assert crew_note.read_text() == "kept"
     document = json.loads((folder / "passenger.json").read_text())
-    assert document["cameras"] == ["HANDCAM", "OUTSIDE"]
+    assert document["cameras"] == sorted(["HANDCAM", OUTSIDE_SERIAL])
     listed = sorted((c["camera"], c["card_path"]) for c in document["clips"])
     assert listed == sorted([("HANDCAM", p) for p in handcam.passengers[0].clips + handcam.passengers[0].photos]
-                            + [("OUTSIDE", p) for p in outside.passengers[0].clips + outside.passengers[0].photos])
+                            + [(OUTSIDE_SERIAL, p) for p in outside.passengers[0].clips + outside.passengers[0].photos])
     assert sorted(p.name for p in folder.glob("*.mp4")) == [first_video.name]  # one video
 
     # One video holding both cameras' footage from their codes on, rendered again once.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
 from app.db.models import ExecutionFile, FileProbe, PipelineExecution
 from app.media.errors import MediaReadError
+from app.media.mp4_boxes import read_udta_strings
 from app.pipeline import probes
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.code_search import PROXY, SLICES, WHOLE, Move, next_move, search_record
@@ -41,7 +43,7 @@ class DecodeQr(BaseStep):
             if move.action == "done":
                 return await self._never_searched(ctx, clip, move)
             try:
-                scan = await ctx.offload(_scan, move, options, frame_dir)
+                scan, serial = await ctx.offload(_scan, move, options, frame_dir)
             except MediaReadError as exc:
                 if move.method == WHOLE:
                     ctx.log.warning("cannot read %s, set aside: %s", clip.path, exc)
@@ -55,11 +57,11 @@ class DecodeQr(BaseStep):
                 ctx.log.info("%s: no code in its proxy (%d bytes); trying the next way", clip.path, move.cost)
                 await self._record(ctx, file_id, move, None)
                 continue
-            return await self._found(ctx, clip, move, scan, options)
+            return await self._found(ctx, clip, move, scan, options, serial)
 
     async def _found(self, ctx: StepContext, clip: ExecutionFile, move: Move, scan: QrScan,
-                     options: ImportOptions) -> StepResult:
-        record = search_record(move, scan.found is not None)
+                     options: ImportOptions, serial: str | None) -> StepResult:
+        record = search_record(move, scan.found is not None, camera_serial=serial)
         await self._record(ctx, clip.id, move, record)
         how = {WHOLE: "the whole clip", PROXY: "its GoPro proxy", SLICES: "slices of it (head and index)"}[move.method]
         for ignored in scan.ignored:
@@ -102,7 +104,16 @@ class DecodeQr(BaseStep):
         probes.forget_bytes([*leftovers, move.path if move.method == SLICES else None])
 
 
-def _scan(move: Move, options: ImportOptions, frame_dir: Path) -> QrScan:
+def _scan(move: Move, options: ImportOptions, frame_dir: Path) -> tuple[QrScan, str | None]:
+    """The scan, and the camera's serial from the clip's index (a proxy's is not the clip's)."""
     if move.method == SLICES:
         probes.assemble(move.slices, move.size, move.path)
-    return scan_clip(move.path, window_s=options.qr_window_s, interval_s=options.qr_interval_s, frame_dir=frame_dir)
+    scan = scan_clip(move.path, window_s=options.qr_window_s, interval_s=options.qr_interval_s, frame_dir=frame_dir)
+    return scan, _serial(move) if move.method != PROXY else None
+
+
+def _serial(move: Move) -> str | None:
+    try:
+        return read_udta_strings(move.path).get("CASN")
+    except (OSError, ValueError, struct.error):
+        return None  # an index the walk does not understand: the card's label names the camera
