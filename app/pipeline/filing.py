@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ def write_passenger_json(jump: Jump) -> Path:
 def _write_json(folder: Path, document: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "passenger.json"
-    tmp = folder / ".passenger.json.tmp"
+    # Its own temporary name: two cards of one passenger may write it at the same moment.
+    tmp = folder / f".passenger.json.{os.getpid()}-{secrets.token_hex(4)}.tmp"
     tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     os.replace(tmp, target)
     return target

@@ -336,6 +336,9 @@ class Orchestrator:
 
         assigned = await self.db.run(assign)
         self.bus.emit("pipeline:clips_assigned", execution_id=execution_id, jump_id=assigned, file_ids=list(file_ids))
+        passenger_id = await self.db.read(lambda s: s.get(Jump, assigned).passenger_id)
+        if passenger_id is not None:
+            await self.rerender(passenger_id)  # their video holds the clips given to them
         return assigned
 
 

@@ -22,6 +22,7 @@ from app.pipeline.library import Library
 from app.pipeline.transfers import MAX_COPY_ATTEMPTS, new_request_id
 
 PROXY, HEAD, TAIL = "proxy", "head", "tail"
+PROBES = "probes"  # the folder of an execution's staging where probes land
 REQUESTED, STORED, FAILED, SEARCHED = FileState.REQUESTED.value, FileState.STORED.value, FileState.FAILED.value, "searched"
 RANGE = "range"  # the Detector capability (docs/protocol.md, "range: a slice of a file")
 
@@ -96,7 +97,7 @@ def stored_bytes(probes: Sequence[FileProbe]) -> int:
 
 def staged_path(library: Library, execution_id: int, probe: FileProbe) -> Path:
     """Where a probe's bytes land: the station's own id, never the card's name."""
-    return library.staging_dir(execution_id) / "probes" / f"{probe.id}.bin"
+    return library.staging_dir(execution_id) / PROBES / f"{probe.id}.bin"
 
 
 def assemble(slices: Sequence[FileProbe], size: int, target: Path) -> Path:

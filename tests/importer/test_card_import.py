@@ -13,7 +13,7 @@ import av
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, StepState
+from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, PipelineExecution, StepState
 from app.media.sample_card import write_sample_card
 from tests.importer.loopback import (
     LoopbackDetector,
@@ -224,6 +224,13 @@ async def test_crew_assigns_an_unassigned_clip_to_a_passenger(station, card):
     assert clip in [c["card_path"] for c in document["clips"]]
     stored = await station.db.run(lambda s: s.scalar(select(ImportedFile.stored_path).where(ImportedFile.source_path == clip)))
     assert Path(stored) == folder / CAMERA / Path(clip).name
+    # Her video is rendered again with it (a passenger_render import of its own).
+    [render] = await station.db.run(lambda s: s.scalars(select(PipelineExecution.id).where(
+        PipelineExecution.pipeline == "passenger_render")).all())
+    assert await wait_execution(station, render, "succeeded", "failed") == "succeeded"
+    ana = card.passengers[0]
+    video = folder / f"{ana.booking_id} {ana.passenger_name}.mp4"
+    assert duration_s(video) == pytest.approx(sum(duration_s(card.root / c) for c in (*ana.clips, clip)), abs=0.2)
 
 
 async def test_a_clip_that_is_not_a_video_is_set_aside_and_the_rest_imports(station, card, tmp_path):

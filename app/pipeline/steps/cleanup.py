@@ -11,6 +11,7 @@ from app.db.models import Jump, Passenger
 from app.media.render import leftover_partials
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.library import Library, video_name
+from app.pipeline.probes import PROBES
 from app.pipeline.registry import register
 
 
@@ -45,7 +46,8 @@ def _clean(staging) -> tuple[int, list[str]]:
     for root, dirs, files in os.walk(staging, topdown=False):
         for name in files:
             path = os.path.join(root, name)
-            if name.endswith(".partial"):
+            # Probes (a proxy, slices searched for a code) are the station's own scratch bytes.
+            if name.endswith(".partial") or os.path.basename(root) == PROBES:
                 os.unlink(path)
                 removed += 1
             else:
