@@ -207,7 +207,7 @@ class NetService:
         orchestrator = self.orchestrator
         if orchestrator is None:
             return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the station's pipeline is not running")
-        return json_response(HTTPStatus.OK, {"day": wanted, "passengers": await orchestrator.passengers(wanted)})
+        return json_response(HTTPStatus.OK, await orchestrator.passengers(wanted))
 
 
 def _bearer_ok(request: Request, token: str) -> bool:

@@ -71,8 +71,7 @@ class UiSession(Connection):
             result = {"execution_id": data["execution_id"],
                       "cancelled_steps": cancelled if isinstance(cancelled, int) else 0}
         elif message.type == "passengers:list":
-            result = {"day": data["day"], "passengers": await self._command(
-                message, lambda o: o.passengers(data["day"]))}
+            result = await self._command(message, lambda o: o.passengers(data["day"]))
         elif message.type == "passenger:move_clip":
             result = await self._command(message, lambda o: o.move_clip(data["file_id"], data["passenger_id"]))
         elif message.type == "passenger:rerender":

@@ -43,7 +43,7 @@ from app.pipeline.day_rule import jump_day
 from app.pipeline.library import Library
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
 from app.pipeline.passengers import camera_dir, camera_of, passenger_for
-from app.pipeline.passengers_read import passenger_by_id, passengers_of_day
+from app.pipeline.passengers_read import passenger_by_id, passengers_of_day, unassigned_of_day
 from app.pipeline.records import mark_file_imported
 from app.pipeline.transfers import (
     close_finished_requests,
@@ -343,9 +343,11 @@ class Orchestrator:
 
 
     # -- the crew's passenger commands ------------------------------------------------------
-    async def passengers(self, day: str) -> list[dict[str, Any]]:
-        """The passengers of a day with their clips, video and warnings (`passengers_read`)."""
-        return await self.db.read(lambda s: passengers_of_day(s, day))
+    async def passengers(self, day: str) -> dict[str, Any]:
+        """The passengers of a day with their clips, video and warnings, and the day's clips no
+        passenger claims (`passengers_read`): the data of `passengers:list_result`."""
+        return await self.db.read(lambda s: {"day": day, "passengers": passengers_of_day(s, day),
+                                             "unassigned": unassigned_of_day(s, day)})
 
     async def move_clip(self, file_id: int, passenger_id: int | None) -> dict[str, Any]:
         """Move a filed clip to another passenger (or to its card's unassigned clips, with None);

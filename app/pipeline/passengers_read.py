@@ -27,6 +27,19 @@ def passengers_of_day(session: Session, day: str) -> list[dict[str, Any]]:
     return [passenger_view(session, p) for p in records]
 
 
+def unassigned_of_day(session: Session, day: str) -> list[dict[str, Any]]:
+    """The day's clips no passenger claims (each card's clips filmed before its first code, and
+    those the crew moved out), for the crew to give to a passenger."""
+    jumps = session.scalars(select(Jump).where(Jump.unassigned.is_(True), Jump.jump_date == day)
+                            .order_by(Jump.id)).all()
+    return [_clip(f, jump) for jump in jumps for f in sorted(jump.files, key=lambda f: (f.modified, f.path))]
+
+
+def days_with_passengers(session: Session) -> list[str]:
+    """Every day that has passengers, newest first."""
+    return list(session.scalars(select(Passenger.day).distinct().order_by(Passenger.day.desc())))
+
+
 def passenger_by_id(session: Session, passenger_id: int) -> dict[str, Any] | None:
     record = session.get(Passenger, passenger_id)
     return passenger_view(session, record) if record is not None else None

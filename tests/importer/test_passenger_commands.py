@@ -111,6 +111,8 @@ async def test_the_days_passengers_and_moving_a_clip_between_them(station, card)
         assert answer["data"]["passenger_id"] is None
         assert Path(answer["data"]["stored_path"]).parent == station.settings.library / DAY / "_unassigned" / "3A1F-77C2"
         await renders_done(station)
+        unassigned = (await ui.ask("passengers:list", {"day": DAY}, "u1"))["data"]["unassigned"]
+        assert sorted(c["path"] for c in unassigned) == sorted([*card.unassigned, moved["path"]])
         ben_now = next(p for p in (await ui.ask("passengers:list", {"day": DAY}, "l3"))["data"]["passengers"]
                        if p["passenger_id"] == ben["passenger_id"])
         assert ben_now["video"]["duration_s"] == pytest.approx(ben_s, abs=0.2)
@@ -135,7 +137,7 @@ async def test_the_days_passengers_and_moving_a_clip_between_them(station, card)
         request = urllib.request.Request(f"http://127.0.0.1:{station.port}/api/passengers?day={DAY}",
                                          headers={"Authorization": "Bearer T"})
         body = await asyncio.to_thread(lambda: json.loads(urllib.request.urlopen(request, timeout=10).read()))
-        assert body == {"day": DAY, "passengers": listed["passengers"]}
+        assert body == {"day": DAY, "passengers": listed["passengers"], "unassigned": listed["unassigned"]}
     finally:
         await ui.ws.close()
 
@@ -153,7 +155,7 @@ async def test_warnings_a_crew_should_check(station, tmp_path):
     ack = await station.orchestrator.file_list("desk-right", "RESET-1", "HANDCAM", "2", reset.file_list())
     assert await wait_execution(station, ack.execution_id, "succeeded", "failed", timeout=120) == "succeeded"
 
-    passengers = await station.orchestrator.passengers(DAY)
+    passengers = (await station.orchestrator.passengers(DAY))["passengers"]
     [view] = [p for p in passengers if p["booking_id"] == dora.booking_id]
     kinds = {(w["kind"], w.get("file_id")) for w in view["warnings"]}
     by_path = {c["path"]: c["file_id"] for c in view["clips"]}
