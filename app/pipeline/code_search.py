@@ -49,12 +49,12 @@ class Move:
 
 
 def next_move(session: Session, ctx: StepContext, file_id: int, library: Library) -> Move:
-    clip = session.get(ExecutionFile, file_id)
-    execution = session.get(PipelineExecution, clip.execution_id)
+    clip = session.get_one(ExecutionFile, file_id)
+    execution = session.get_one(PipelineExecution, clip.execution_id)
     options = ImportOptions.of(execution, ctx.settings)
     mine = probes.probes_of(session, file_id)
     cost = probes.stored_bytes(mine)
-    if clip.state == FileState.STORED:
+    if clip.state == FileState.STORED and clip.stored_path:
         return Move("scan", WHOLE, Path(clip.stored_path), cost=cost + clip.size, size=clip.size)
     big = clip.size >= options.small_file_bytes
     if big and clip.state == FileState.LISTED:
@@ -85,7 +85,7 @@ def _proxy_move(session: Session, ctx: StepContext, execution: PipelineExecution
     probe = asked[-1]
     if probe.state == probes.REQUESTED:
         return Move("wait", PROXY, cost=cost, reason=f"its proxy {proxy}")
-    if probe.state == probes.STORED:
+    if probe.state == probes.STORED and probe.stored_path:
         return Move("scan", PROXY, Path(probe.stored_path), probe_ids=[probe.id], cost=cost, size=size)
     return None  # searched without a code, or could not be had: the next way
 
@@ -100,7 +100,7 @@ def _slices_move(session: Session, ctx: StepContext, execution: PipelineExecutio
     head = heads[-1]
     if head.state == probes.REQUESTED:
         return Move("wait", SLICES, cost=cost, reason="its head")
-    if head.state != probes.STORED:
+    if head.state != probes.STORED or not head.stored_path:
         return None
     tails = [p for p in mine if p.kind == probes.TAIL]
     if not tails:

@@ -8,6 +8,7 @@ silently: it makes (or finds) a second record flagged `conflict`, for the crew t
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def edit_order(passenger: Passenger) -> list[Jump]:
     """The passenger's jumps as an editor cuts them: each camera's footage in one piece, the
     cameras in the order they filmed the code (the outside flyer films the passenger's code
     before the exit, the handcam's comes with it), a camera's jumps in time order."""
-    def code_time(jump: Jump):
+    def code_time(jump: Jump) -> datetime:
         times = [f.modified for f in jump.files]
         return min(times) if times else jump.created_at
 

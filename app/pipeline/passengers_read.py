@@ -49,7 +49,7 @@ def passenger_view(session: Session, passenger: Passenger) -> dict[str, Any]:
     clips: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     for jump in passenger.jumps:
-        imported_at = session.get(PipelineExecution, jump.execution_id).created_at
+        imported_at = session.get_one(PipelineExecution, jump.execution_id).created_at
         code_time = _code_time(jump)
         for f in sorted(jump.files, key=lambda f: (f.modified, f.path)):
             clips.append(_clip(f, jump))

@@ -69,7 +69,7 @@ def probe_for_upload(session: Session, request_id: str, path: str, offset: int, 
     for probe in open_probes(session, request_id):
         if probe.path != path or (probe.length is None) != (length is None):
             continue
-        if probe.length is None or (probe.offset == offset and length <= probe.length):
+        if probe.length is None or (length is not None and probe.offset == offset and length <= probe.length):
             return probe
     return None
 
@@ -81,7 +81,7 @@ def probe_failed(session: Session, probe: FileProbe, reason: str, *, retry: bool
     if not retry or probe.attempts >= MAX_COPY_ATTEMPTS:
         probe.state, probe.request_id = FAILED, None
         return None
-    execution = session.get(PipelineExecution, session.get(ExecutionFile, probe.file_id).execution_id)
+    execution = session.get_one(PipelineExecution, session.get_one(ExecutionFile, probe.file_id).execution_id)
     request = TransferRequest(id=new_request_id(execution.id), execution_id=execution.id, step_id=probe.step_id,
                               detector_id=execution.detector_id, card_id=execution.card_id or "", mode="upload")
     session.add(request)
@@ -107,6 +107,8 @@ def assemble(slices: Sequence[FileProbe], size: int, target: Path) -> Path:
     with open(target, "wb") as out:
         out.truncate(size)
         for probe in slices:
+            if not probe.stored_path:
+                raise ValueError(f"slice {probe.id} of {probe.path} is not here")
             out.seek(probe.offset)
             with open(probe.stored_path, "rb") as part:
                 while block := part.read(1 << 20):

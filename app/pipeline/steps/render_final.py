@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.db.models import FileState, Jump, Passenger, PipelineExecution, VideoState
 from app.pipeline.base import BaseStep, StepContext, StepResult
@@ -11,6 +13,9 @@ from app.pipeline.filing import write_passenger_json
 from app.pipeline.library import video_name
 from app.pipeline.passengers import edit_order
 from app.pipeline.registry import register
+
+if TYPE_CHECKING:
+    from app.media.render import RenderResult
 
 MAX_RENDERS = 5  # footage that keeps arriving during renders: stop chasing it after this many
 
@@ -35,7 +40,8 @@ class RenderFinal(BaseStep):
             passenger.video_state = VideoState.RENDERING
             clips = [Path(f.stored_path) for jump in edit_order(passenger)
                      for f in sorted(jump.files, key=lambda f: (f.modified, f.path))
-                     if f.kind == VIDEO and f.state == FileState.STORED and not (f.media or {}).get("error")]
+                     if f.kind == VIDEO and f.state == FileState.STORED and f.stored_path
+                     and not (f.media or {}).get("error")]
             return clips, Path(passenger.folder) / video_name(passenger)
 
         from app.media.render import render_jump  # noqa: PLC0415 - loads FFmpeg; only where steps run
@@ -52,12 +58,13 @@ class RenderFinal(BaseStep):
             try:
                 result = await ctx.offload(render_jump, clips, output)
             except Exception as exc:
-                await ctx.db.run(lambda s: _set_state(s, passenger_id, VideoState.FAILED, str(exc)))
+                error = str(exc)
+                await ctx.db.run(partial(_set_state, passenger_id=passenger_id, state=VideoState.FAILED, error=error))
                 ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.FAILED.value,
                          reason="render failed")
                 raise
 
-            def record(session) -> bool:
+            def record(session, clips: list[Path] = clips, result: RenderResult = result) -> bool:
                 passenger = session.get(Passenger, passenger_id)
                 current, _ = clips_of(session)
                 if current != clips:
