@@ -196,8 +196,9 @@ class DetectorSession(Connection):
 
     async def _finish_upload(self, upload: Upload, data: dict[str, Any]) -> None:
         self.machine.end_upload()
-        if upload.is_slice and (data["size"], data["offset"], data["length"]) != (
-                upload.file_size, upload.slice_offset, upload.slice_length):
+        # `length` as asked, or as cut at the end of the file: both name the same bytes.
+        if upload.is_slice and ((data["size"], data["offset"]) != (upload.file_size, upload.slice_offset)
+                                or data["length"] not in (upload.slice_length, upload.size)):
             await self._reject(upload, "size, offset or length differ from the slice announced")
             return
         if not upload.is_slice and data["size"] != upload.size:
