@@ -129,6 +129,13 @@ async def test_the_days_passengers_and_moving_a_clip_between_them(station, card)
         jump_of = await station.db.read(lambda s: s.get(ExecutionFile, moved["file_id"]).jump.unassigned)
         assert jump_of is True
 
+        # The card is inserted again, and renders run again: the clip stays where the crew put it.
+        again = await station.orchestrator.file_list("desk-left", "3A1F-77C2", "GOPRO-ANA", "1", card.file_list())
+        assert await wait_execution(station, again.execution_id, "succeeded", "failed") == "succeeded"
+        still = await station.db.read(lambda s: (lambda f: (f.jump.unassigned, f.stored_path, f.placed_by_hand))(
+            s.get(ExecutionFile, moved["file_id"])))
+        assert still == (True, answer["data"]["stored_path"], True)
+
         # A render asked again by hand; /api answers the same view as the socket.
         rerender = await ui.ask("passenger:rerender", {"passenger_id": ana["passenger_id"]}, "r1")
         assert rerender["type"] == "passenger:rerender_result"
