@@ -73,6 +73,8 @@ class Settings:
     import_proxies: bool = False
     # Ask a Detector to delete a card's files once its import is verified complete (PROTOCOL.md `wipe`).
     wipe_after_import: bool = False
+    # A big clip is searched for its code in this many first bytes when the Detector has `range`.
+    probe_head_bytes: int = 64 * 1024 * 1024
     # Every Redis key starts with this, so several stations (or test runs) can share one server.
     redis_prefix: str = "ingest"
     # The drop zone's branding of passengers' videos (app/media/branding.py); empty: plain join.

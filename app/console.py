@@ -30,6 +30,8 @@ class PassengerMemory:
         execution = data.get("execution_id")
         if data.get("jump_id") is not None:
             self._names[(execution, str(data["jump_id"]))] = name
+        if data.get("passenger_id") is not None:  # the passenger's render is keyed by their record
+            self._names[(execution, f"passenger-{data['passenger_id']}")] = name
         if data.get("clip"):
             self._names[(execution, str(data["clip"]))] = name
 

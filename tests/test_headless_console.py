@@ -68,7 +68,7 @@ def test_headless_lines_name_passengers_and_status_retry_work_against_it(tmp_pat
             lines.wait_for(r"detector:connected .*detector_id=desk-left")
             failed = lines.wait_for(r"pipeline:failed")
             assert f"{ana.passenger_name} ({ana.booking_id})" in failed
-            match = re.search(r"exec (\d+) .*render_final\[(\d+)\] #(\d+)", failed)
+            match = re.search(r"exec (\d+) .*render_final\[(passenger-\d+)\] #(\d+)", failed)
             assert match, failed
             execution_id, step_id = match.group(1), match.group(3)
             assert "IsADirectoryError" in failed or "Is a directory" in failed
@@ -87,7 +87,7 @@ def test_headless_lines_name_passengers_and_status_retry_work_against_it(tmp_pat
             shutil.rmtree(blocked)
             retry = _cli("retry", "--data-dir", str(data), execution_id, step_id)
             assert retry.returncode == 0, retry.stdout + retry.stderr
-            done = lines.wait_for(rf"pipeline:step_completed .*render_final\[\d+\] #{step_id}\s+succeeded")
+            done = lines.wait_for(rf"pipeline:step_completed .*render_final\[passenger-\d+\] #{step_id}\s+succeeded")
             assert f"{ana.passenger_name} ({ana.booking_id})" in done
             completed = lines.wait_for(r"pipeline:completed")
             assert f"ready: {ana.passenger_name}" in completed

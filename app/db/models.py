@@ -206,6 +206,9 @@ class Jump(Base):
     jump_date: Mapped[str | None] = mapped_column(String(10))
     qr_clip: Mapped[str | None] = mapped_column(String(1024))
     qr_frame_path: Mapped[str | None] = mapped_column(String(1024))
+    # The passenger this jump's footage belongs to (one record across cards and cameras).
+    passenger_id: Mapped[int | None] = mapped_column(ForeignKey("passenger.id", ondelete="SET NULL"), index=True)
+    camera: Mapped[str | None] = mapped_column(String(200))  # the camera's serial, else the card's label/id
     output_dir: Mapped[str | None] = mapped_column(String(1024))
     video_path: Mapped[str | None] = mapped_column(String(1024))
     duration_s: Mapped[float | None]
@@ -213,6 +216,40 @@ class Jump(Base):
 
     execution: Mapped[PipelineExecution] = relationship(back_populates="jumps")
     files: Mapped[list[ExecutionFile]] = relationship(back_populates="jump", order_by="ExecutionFile.modified")
+    passenger_record: Mapped[Passenger | None] = relationship(back_populates="jumps")
+
+
+class VideoState(enum.StrEnum):
+    WAITING = "waiting"  # for footage
+    RENDERING = "rendering"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Passenger(Base):
+    """One passenger of one day (a booking on a day), whichever cards and cameras filmed them.
+    A code whose booking id is already a passenger of that day under another name makes a second
+    record flagged `conflict` (never merged silently)."""
+
+    __tablename__ = "passenger"
+    __table_args__ = (UniqueConstraint("booking_id", "day", "passenger_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[str] = mapped_column(String(200), index=True)
+    passenger_name: Mapped[str] = mapped_column(String(200))
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    payload: Mapped[dict[str, Any] | None]  # the first code's QR payload
+    folder: Mapped[str] = mapped_column(String(1024))
+    conflict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    qr_frame_path: Mapped[str | None] = mapped_column(String(1024))
+    video_state: Mapped[str] = mapped_column(String(16), default=VideoState.WAITING)
+    video_path: Mapped[str | None] = mapped_column(String(1024))
+    duration_s: Mapped[float | None]
+    video_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    jumps: Mapped[list[Jump]] = relationship(back_populates="passenger_record", order_by="Jump.id")
 
 
 class TransferRequest(Base):
@@ -252,10 +289,42 @@ class ExecutionFile(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     jump_id: Mapped[int | None] = mapped_column(ForeignKey("jump.id", ondelete="SET NULL"), index=True)
     media: Mapped[dict[str, Any] | None]  # extract_metadata's findings
+    # How decode_qr searched this clip for a code: {"method", "bytes", "found"}; None: never searched.
+    search: Mapped[dict[str, Any] | None]
+    # Moved by the crew: no later import or re-render moves it back.
+    placed_by_hand: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     error: Mapped[str | None] = mapped_column(Text)
 
     execution: Mapped[PipelineExecution] = relationship(back_populates="files")
     jump: Mapped[Jump | None] = relationship(back_populates="files")
+
+
+class FileProbe(Base):
+    """A look into a clip for its passenger code that is not an import: the GoPro proxy of the
+    same chapter, or a slice of the clip (its head, its MP4 index at the tail). Never filed,
+    never recorded as imported; its bytes live in staging until cleanup."""
+
+    __tablename__ = "file_probe"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("execution_file.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("transfer_request.id", ondelete="SET NULL"), index=True)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_step.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # proxy, head, tail
+    path: Mapped[str] = mapped_column(String(1024))  # the card path asked for (the proxy's, or the clip's)
+    size: Mapped[int] = mapped_column(BigInteger)  # that file's size on the card
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    length: Mapped[int | None] = mapped_column(BigInteger)  # None: the whole file
+    state: Mapped[str] = mapped_column(String(16), default=FileState.REQUESTED)  # requested, stored, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    stored_path: Mapped[str | None] = mapped_column(String(1024))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def bytes_wanted(self) -> int:
+        end = self.size if self.length is None else min(self.size, self.offset + self.length)
+        return max(0, end - self.offset)
 
 
 class ImportedFile(Base):

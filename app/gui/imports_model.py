@@ -121,6 +121,9 @@ class ImportsModel(QAbstractItemModel):
         self._by_uid: dict[int, Node] = {}
         self._nodes: dict[tuple[Kind, int], Node] = {}
         self._thumbnails: dict[int, QPixmap] = {}
+        # Steps that started before a snapshot brought their row (spawned and run at once):
+        # they are shown running first, so the crew sees what ran, not only how it ended.
+        self._started_unseen: set[int] = set()
 
     # -- lookups ------------------------------------------------------------------------------
     def node(self, kind: Kind, node_id: int) -> Node | None:
@@ -503,8 +506,12 @@ class ImportsModel(QAbstractItemModel):
     def _upsert_step(self, parent: Node, row: StepRow) -> Node:
         node = self.node(Kind.STEP, row.id)
         if node is None:
-            node = Node(Kind.STEP, row.id, row)
+            started = row.id in self._started_unseen and row.state != "running"
+            self._started_unseen.discard(row.id)
+            node = Node(Kind.STEP, row.id, dataclasses.replace(row, state="running") if started else row)
             self._insert(parent, node)
+            if started:
+                self._set_row(node, row)
             return node
         if node.parent is not parent:
             self._move(node, parent)
@@ -576,8 +583,10 @@ class ImportsModel(QAbstractItemModel):
 
     def _update_step(self, step_id: Any, duration_ms: int | None = None, **changes: Any) -> Node | None:
         node = self.node(Kind.STEP, step_id) if isinstance(step_id, int) else None
-        if node is None:
-            return None  # a step the tree has not seen yet: the snapshot brings it
+        if node is None:  # a step the tree has not seen yet: the snapshot brings it
+            if changes.get("state") == "running" and isinstance(step_id, int):
+                self._started_unseen.add(step_id)
+            return None
         if duration_ms is not None:
             node.duration_ms = duration_ms  # before the row changes: the repaint reads it
         if changes.get("state") == "running" and node.row.state != "running":

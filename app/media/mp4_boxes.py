@@ -132,3 +132,30 @@ def add_udta_boxes(path: Path, items: dict[bytes, bytes]) -> None:
         fh.write(struct.pack(">I", end - start + len(udta)))
         fh.seek(end)
         fh.write(udta)
+
+
+def index_range_beyond(head: bytes, size: int) -> tuple[int, int] | None:
+    """The bytes of an MP4 that hold its index (`moov`) when the first `len(head)` bytes do not.
+
+    Walks the top-level boxes in `head`: a `moov` held whole needs nothing more; a `moov` cut by
+    the head's end needs its own range; a box (`mdat`) reaching beyond the head before any `moov`
+    means the index sits after it, in `[end of that box, size)` (GoPro cameras write it last).
+    None when the head holds the index or the file is not an MP4 the walk understands."""
+    pos = 0
+    while pos + 8 <= len(head):
+        box_size, kind = struct.unpack(">I4s", head[pos : pos + 8])
+        if box_size == 1:
+            if pos + 16 > len(head):
+                return None
+            box_size = struct.unpack(">Q", head[pos + 8 : pos + 16])[0]
+        elif box_size == 0:
+            box_size = size - pos
+        if box_size < 8 or pos + box_size > size:
+            return None
+        end = pos + box_size
+        if kind == b"moov":
+            return None if end <= len(head) else (pos, end)
+        if end > len(head):
+            return (end, size) if end < size else None
+        pos = end
+    return None

@@ -151,7 +151,8 @@ class _CardWriter:
 def write_sample_card(root: Path, *, passengers: tuple[tuple[str, str], ...] = DEFAULT_PASSENGERS,
                       width: int = 640, height: int = 360, looks: tuple[str, ...] = ("sharp", "tilted"),
                       start: datetime = DEFAULT_START, step: timedelta = timedelta(minutes=1),
-                      with_unassigned: bool = True, with_proxies: bool = True) -> SampleCard:
+                      with_unassigned: bool = True, with_proxies: bool = True,
+                      camera_serial: str | None = None) -> SampleCard:
     """Write a GoPro-style card under root (see module doc) and describe it."""
     root = Path(root)
     (root / CARD_FOLDER).mkdir(parents=True, exist_ok=True)
@@ -160,7 +161,7 @@ def write_sample_card(root: Path, *, passengers: tuple[tuple[str, str], ...] = D
     # GoPro's metadata (udta FIRM/GPMF, "GoPro AVC" handler) and a timecode data track, which the
     # render must drop.
     base = ClipSpec(width=width, height=height, duration_s=2.0, gop_s=0.5, audio=True, gopro_tags=True,
-                    data_track=True)
+                    data_track=True, camera_serial=camera_serial)
     card = SampleCard(root=root)
     writer = _CardWriter(root, base, start, step, card)
     if with_unassigned:

@@ -74,6 +74,7 @@ class ClipSpec:
     faststart: bool = False  # moov before mdat (as phones write); GoPros write it at the end
     camera_model: str = "HERO9 Black"
     firmware: str = "HD9.01.01.60.00"
+    camera_serial: str | None = None  # GPMF CASN, as a GoPro writes its serial number
     seed: int = 0
     extra_metadata: dict[str, str] = field(default_factory=dict)
 
@@ -118,7 +119,8 @@ def write_clip(path: Path, spec: ClipSpec = ClipSpec(), **changes: object) -> Pa
     finally:
         container.close()
     if spec.gopro_tags and not spec.faststart:
-        gpmf = gpmf_block({b"DVNM": "Global Settings", b"FMWR": spec.firmware, b"MINF": spec.camera_model})
+        gpmf = gpmf_block({b"DVNM": "Global Settings", b"FMWR": spec.firmware, b"MINF": spec.camera_model,
+                           **({b"CASN": spec.camera_serial} if spec.camera_serial else {})})
         add_udta_boxes(path, {b"FIRM": spec.firmware.encode("ascii"), b"GPMF": gpmf})
     return path
 

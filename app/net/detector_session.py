@@ -136,12 +136,15 @@ class DetectorSession(Connection):
         data = message.data
         self.machine.end_upload()  # a refused upload's quiet frames end with the next begin
         try:
+            slice_length = () if data["length"] is None else (data["length"],)  # `range` only
             target = await self.service.call_orchestrator(
-                "begin_upload", self.detector_id, data["request_id"], data["path"], data["size"], data["offset"])
+                "begin_upload", self.detector_id, data["request_id"], data["path"], data["size"], data["offset"],
+                *slice_length)
             partial, final = self.service.confine(target.partial_path), self.service.confine(target.final_path)
             await self.service.lock_partial(partial)
             try:
-                self._file = await UploadFile.open(partial, data["offset"])
+                # A slice's partial holds its own bytes from 0 (never resumed).
+                self._file = await UploadFile.open(partial, 0 if data["length"] else data["offset"])
             except ValueError as exc:
                 self.service.unlock_partial(partial)
                 raise ProtocolError(CONFLICT, f"cannot resume {data['path']} at {data['offset']}: {exc}") from None
@@ -204,7 +207,12 @@ class DetectorSession(Connection):
 
     async def _finish_upload(self, upload: Upload, data: dict[str, Any]) -> None:
         self.machine.end_upload()
-        if data["size"] != upload.size:
+        # `length` as asked, or as cut at the end of the file: both name the same bytes.
+        if upload.is_slice and ((data["size"], data["offset"]) != (upload.file_size, upload.slice_offset)
+                                or data["length"] not in (upload.slice_length, upload.size)):
+            await self._reject(upload, "size, offset or length differ from the slice announced")
+            return
+        if not upload.is_slice and data["size"] != upload.size:
             await self._reject(upload, f"size {data['size']} differs from the {upload.size} announced")
             return
         if upload.held != upload.size:
@@ -223,9 +231,15 @@ class DetectorSession(Connection):
         self.service.unlock_partial(partial)
         if digest != data["sha256"]:
             await offload(_unlink_quietly, partial)
-            await self._rejected(upload.request_id, upload.path, f"sha256 mismatch: station computed {digest}")
+            await self._rejected(upload.request_id, upload.path, f"sha256 mismatch: station computed {digest}", upload)
             return
         self._progress(upload, final_event=True)
+        if upload.is_slice:
+            await self.service.call_orchestrator("file_stored", self.detector_id, upload.request_id, upload.path,
+                                                 str(final), digest, upload.file_size, upload.slice_offset,
+                                                 upload.slice_length)
+            self.send(envelope("sd:file_stored", {"request_id": upload.request_id, "path": upload.path}))
+            return
         await self._stored(upload.request_id, upload.path, final, digest, upload.size)
 
     async def _write_failed(self, upload: Upload, exc: OSError) -> None:
@@ -246,7 +260,7 @@ class DetectorSession(Connection):
 
     async def _reject(self, upload: Upload, reason: str) -> None:
         await self._release_file(keep=False)
-        await self._rejected(upload.request_id, upload.path, reason)
+        await self._rejected(upload.request_id, upload.path, reason, upload)
 
     async def _release_file(self, *, keep: bool) -> None:
         file, self._file = self._file, None
@@ -258,9 +272,13 @@ class DetectorSession(Connection):
         finally:
             self.service.unlock_partial(file.partial)
 
-    async def _rejected(self, request_id: str, path: str, reason: str) -> None:
+    async def _rejected(self, request_id: str, path: str, reason: str, upload: Upload | None = None) -> None:
         log.warning("detector %s: %s rejected: %s", self.detector_id, path, reason)
         self.send(envelope("sd:file_rejected", {"request_id": request_id, "path": path, "reason": reason}))
+        if upload is not None and upload.is_slice:
+            await self.service.call_orchestrator("file_rejected", self.detector_id, request_id, path, reason, upload.slice_offset,
+                                                 upload.slice_length, quiet=True)
+            return
         await self.service.call_orchestrator("file_rejected", self.detector_id, request_id, path, reason, quiet=True)
 
     async def _stored(self, request_id: str, path: str, final: Path, sha256: str, size: int) -> None:

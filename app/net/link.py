@@ -73,6 +73,11 @@ class DetectorLink:
     def is_connected(self, detector_id: str) -> bool:
         return detector_id in self._sessions
 
+    def capabilities(self, detector_id: str) -> frozenset[str]:
+        """What the connected Detector announced in its hello (empty when it is not connected)."""
+        session = self._sessions.get(detector_id)
+        return session.capabilities if session is not None else frozenset()
+
     def send_copy_request(self, detector_id: str, data: Mapping[str, Any]) -> bool:
         """Queue a `sd:copy_request` to that Detector. False when it is not connected (the request
         stays open on the orchestrator's side and is sent again when the card is listed again)."""

@@ -294,10 +294,11 @@ DETECTOR_MESSAGES: dict[str, Schema] = {
         {"card_id": CARD_ID, "files": file_entries},
         {"label": optional(text(MAX_LABEL_CHARS, allow_empty=True)), "slot": optional(text(MAX_SLOT_CHARS, allow_empty=True))},
     ),
-    "sd:upload_begin": Schema({"request_id": REQUEST_ID, "path": card_path, "size": integer(0), "offset": integer(0)}),
+    "sd:upload_begin": Schema({"request_id": REQUEST_ID, "path": card_path, "size": integer(0), "offset": integer(0)},
+                              {"length": optional(integer(1))}),  # `range`: a slice of the file
     "sd:file_copied": Schema(
         {"request_id": REQUEST_ID, "path": card_path, "size": integer(0), "sha256": sha256_hex},
-        {"dest": optional(absolute_path)},
+        {"dest": optional(absolute_path), "offset": optional(integer(0)), "length": optional(integer(1))},
     ),
     "sd:copy_error": Schema(
         {"request_id": REQUEST_ID, "path": card_path, "error": text(MAX_ERROR_CHARS, allow_empty=True),
@@ -309,8 +310,23 @@ DETECTOR_MESSAGES: dict[str, Schema] = {
         "kept": string_list(MAX_FILES, Schema({"path": card_path, "reason": text(MAX_ERROR_CHARS, allow_empty=True)})),
     }),
 }
+def day(name: str, value: Any) -> str:
+    """A library day, YYYY-MM-DD."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"{name} must be a day as YYYY-MM-DD")
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"{name} {value!r} is not a real day") from None
+    return value
+
+
 UI_MESSAGES: dict[str, Schema] = {
     "pipeline:list": Schema({}, {"limit": optional(integer(1, MAX_LIST_LIMIT))}),
+    "passengers:list": Schema({"day": day}),
+    # passenger_id null: to the card's unassigned clips (the field must be there, to say so).
+    "passenger:move_clip": Schema({"file_id": integer(1), "passenger_id": optional(integer(1))}),
+    "passenger:rerender": Schema({"passenger_id": integer(1)}),
     "pipeline:retry": Schema({"execution_id": integer(1), "step_id": integer(1)}),
     "pipeline:cancel": Schema({"execution_id": integer(1)}),
 }
@@ -319,7 +335,8 @@ ALL_TYPES = {"hello", *DETECTOR_MESSAGES, *UI_MESSAGES}
 # What the station sends (checked before sending, so a bug never reaches a Detector).
 COPY_REQUEST = Schema(
     {"request_id": REQUEST_ID, "card_id": CARD_ID, "mode": text(16), "files": string_list(
-        MAX_FILES, Schema({"path": card_path, "size": integer(0), "offset": integer(0)}))},
+        MAX_FILES, Schema({"path": card_path, "size": integer(0), "offset": integer(0)},
+                          {"length": optional(integer(1))}))},
     {"dest_dir": optional(absolute_path)},
 )
 
@@ -336,6 +353,8 @@ def validate_copy_request(data: Mapping[str, Any]) -> dict[str, Any]:
     for entry in clean["files"]:
         if entry["offset"] > entry["size"]:
             raise ProtocolError(BAD_MESSAGE, f"offset beyond the size of {entry['path']}")
+        if entry["length"] is None:
+            del entry["length"]  # a whole file: exactly the entry of protocol 1 (no `range`)
     return clean
 
 
@@ -395,6 +414,14 @@ class Upload:
     size: int
     offset: int
     received: int = 0  # bytes after `offset`
+    # A slice (`range`): `size` and `offset` then count within the slice; these place it in the file.
+    slice_offset: int | None = None
+    slice_length: int | None = None
+    file_size: int | None = None
+
+    @property
+    def is_slice(self) -> bool:
+        return self.slice_offset is not None
 
     @property
     def held(self) -> int:
@@ -468,7 +495,12 @@ class SessionMachine:
     # -- uploads --------------------------------------------------------------------------
     def start_upload(self, data: Mapping[str, Any]) -> Upload:
         """The station accepted an `sd:upload_begin`: binary frames go to this upload now."""
-        self.upload = Upload(data["request_id"], data["path"], data["size"], data["offset"])
+        if data.get("length") is not None:  # the slice's bytes alone, cut at the end of the file
+            length = min(data["length"], data["size"] - data["offset"])
+            self.upload = Upload(data["request_id"], data["path"], length, 0, slice_offset=data["offset"],
+                                 slice_length=data["length"], file_size=data["size"])
+        else:
+            self.upload = Upload(data["request_id"], data["path"], data["size"], data["offset"])
         self.phase = Phase.UPLOADING
         return self.upload
 

@@ -28,6 +28,7 @@ from app.net.protocol import (
     MAX_LIST_LIMIT,
     MAX_TEXT_BYTES,
     ProtocolError,
+    day,
 )
 from app.net.ui_session import UiSession
 from app.refusals import TransferRefused
@@ -59,6 +60,7 @@ class NetService:
         server.websocket("/detector", self._serve_detector)
         server.websocket("/ui", self._serve_ui)
         server.http_get("/api/executions", self._api_executions)
+        server.http_get("/api/passengers", self._api_passengers)
         self.station.count_detectors = self.link.count
 
     async def _serve_detector(self, ws: ServerConnection) -> None:
@@ -192,6 +194,20 @@ class NetService:
         except ProtocolError as exc:
             return error_response(HTTPStatus.SERVICE_UNAVAILABLE, exc.message)
         return json_response(HTTPStatus.OK, {"executions": executions})
+
+    async def _api_passengers(self, request: Request, query: str) -> Response:
+        """`GET /api/passengers?day=YYYY-MM-DD`: the same JSON as `passengers:list_result`."""
+        if not _bearer_ok(request, self.settings.token):
+            return error_response(HTTPStatus.UNAUTHORIZED, "a valid 'Authorization: Bearer <token>' header is required")
+        given = parse_qs(query).get("day", [""])[-1]
+        try:
+            wanted = day("day", given)
+        except ValueError as exc:
+            return error_response(HTTPStatus.BAD_REQUEST, str(exc))
+        orchestrator = self.orchestrator
+        if orchestrator is None:
+            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the station's pipeline is not running")
+        return json_response(HTTPStatus.OK, await orchestrator.passengers(wanted))
 
 
 def _bearer_ok(request: Request, token: str) -> bool:

@@ -1,16 +1,27 @@
-"""One UI client on `/ui`: every bus event out, `pipeline:list|retry|cancel` requests in."""
+"""One UI client on `/ui`: every bus event out, `pipeline:list|retry|cancel` and the passenger
+requests (`passengers:list`, `passenger:move_clip`, `passenger:rerender`) in."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
 from app.events import Event
 from app.net.connection import Connection
-from app.net.protocol import DEFAULT_LIST_LIMIT, Message, ProtocolError, Role, envelope
+from app.net.orchestration import OrchestratorPort
+from app.net.protocol import (
+    BAD_MESSAGE,
+    CONFLICT,
+    DEFAULT_LIST_LIMIT,
+    INTERNAL,
+    Message,
+    ProtocolError,
+    Role,
+    envelope,
+)
 
 if TYPE_CHECKING:
     from app.net.service import NetService
@@ -59,7 +70,27 @@ class UiSession(Connection):
             cancelled = await self.service.call_engine("cancel", data["execution_id"])
             result = {"execution_id": data["execution_id"],
                       "cancelled_steps": cancelled if isinstance(cancelled, int) else 0}
+        elif message.type == "passengers:list":
+            result = await self._command(message, lambda o: o.passengers(data["day"]))
+        elif message.type == "passenger:move_clip":
+            result = await self._command(message, lambda o: o.move_clip(data["file_id"], data["passenger_id"]))
+        elif message.type == "passenger:rerender":
+            execution_id = await self._command(message, lambda o: o.rerender(data["passenger_id"]))
+            result = {"passenger_id": data["passenger_id"], "execution_id": execution_id}
         else:  # pragma: no cover - the machine admits only the types above
             raise ProtocolError("bad_message", f"unexpected {message.type}")
         self.send(envelope(f"{message.type}_result", result, message.id))
+
+    async def _command(self, message: Message, call: Callable[[OrchestratorPort], Awaitable[Any]]) -> Any:
+        """A passenger command or query; its typed refusals become protocol errors: an unknown
+        passenger or clip (LookupError) `bad_message`, a move that cannot be made (ValueError) `conflict`."""
+        orchestrator = self.service.orchestrator
+        if orchestrator is None:
+            raise ProtocolError(INTERNAL, "the station's pipeline is not running", message.id)
+        try:
+            return await call(orchestrator)
+        except LookupError as exc:
+            raise ProtocolError(BAD_MESSAGE, str(exc), message.id) from exc
+        except ValueError as exc:
+            raise ProtocolError(CONFLICT, str(exc), message.id) from exc
 

@@ -30,7 +30,7 @@ def completed_summary(session, execution: PipelineExecution) -> dict[str, Any]:
     )
     return {
         "jumps": [{"jump_id": j.id, "passenger": j.passenger, "clips": len(j.files), "output_dir": j.output_dir,
-                   "video": j.video_path} for j in jumps],
+                   "video": j.video_path, "passenger_id": j.passenger_id, "camera": j.camera} for j in jumps],
         "files_imported": imported or 0,
     }
 

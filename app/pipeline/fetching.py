@@ -53,6 +53,13 @@ def fetch_files(session: Session, ctx: StepContext, files: Sequence[ExecutionFil
     return progress
 
 
+def report_request(ctx: StepContext, request_id: str | None, what: str) -> None:
+    """Tell the station to send a request just opened (the log says what it asks for)."""
+    if request_id:
+        ctx.emit("transfer:requested", request_id=request_id)
+        ctx.log.info("asked the Detector for %s (request %s)", what, request_id)
+
+
 def report(ctx: StepContext, progress: FetchProgress, what: str) -> None:
     if progress.request_id:
         ctx.emit("transfer:requested", request_id=progress.request_id)

@@ -24,14 +24,17 @@ from app.db.engine import Database
 from app.db.models import (
     ExecutionFile,
     ExecutionState,
+    FileProbe,
     FileState,
     Jump,
+    Passenger,
     PipelineExecution,
     PipelineStep,
+    StepState,
     TransferRequest,
 )
 from app.events import Event, EventBus
-from app.pipeline import card_import
+from app.pipeline import card_import, passenger_render, probes
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.filing import file_into_jump, write_passenger_json
 from app.pipeline.fingerprint import ListedFile, split_listing
@@ -39,6 +42,8 @@ from app.pipeline.import_options import ImportOptions
 from app.pipeline.day_rule import jump_day
 from app.pipeline.library import Library
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
+from app.pipeline.passengers import camera_dir, camera_of, passenger_for
+from app.pipeline.passengers_read import passenger_by_id, passengers_of_day, unassigned_of_day
 from app.pipeline.records import forget_unfiled, mark_file_imported
 from app.refusals import RequestClosed, UnknownRequest
 from app.pipeline.transfers import (
@@ -60,10 +65,20 @@ class AssignError(ValueError):
     """Clips cannot be assigned as asked; the message says why."""
 
 
+class PassengerNotFound(LookupError):
+    """No passenger or clip with that id."""
+
+
+class MoveRefused(ValueError):
+    """A clip cannot be moved as asked; the message says why."""
+
+
 class CopyRequestSender(Protocol):
     def send_copy_request(self, detector_id: str, data: dict[str, Any]) -> bool: ...
 
     def send_copy_cancel(self, detector_id: str, data: dict[str, Any]) -> bool: ...
+
+    def capabilities(self, detector_id: str) -> frozenset[str]: ...
 
 
 class CardEndPort(Protocol):
@@ -117,6 +132,8 @@ class Orchestrator:
                         files: Sequence[dict[str, Any]]) -> FileListAck:
         listing = _unique_paths(files)
         import_proxies = self.settings.import_proxies
+        # Steps (on any worker) choose how to search clips by what this Detector can do.
+        capabilities = sorted(self.link.capabilities(detector_id))
 
         self._removed.discard((detector_id, card_id))
 
@@ -128,13 +145,15 @@ class Orchestrator:
                     return ack, "standby"
                 # Listed again while its import waits: resume it, in whichever reader it now sits.
                 _tie_to(session, running, detector_id)
+                running.params = {**running.params, "capabilities": capabilities}
                 return ack, "resumed"
             split = split_listing(
                 session, [ListedFile(f["path"], f["size"], _when(f["modified"])) for f in listing], import_proxies)
             execution = self.engine.create_execution(
                 session, card_import.NAME, detector_id=detector_id, card_id=card_id, card_label=label, slot=slot,
                 files_total=len(listing), files_new=len(split.new),
-                params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings))},
+                params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings)),
+                        "capabilities": capabilities},
             )
             return FileListAck(execution.id, len(listing), len(split.new)), "created"
 
@@ -186,8 +205,21 @@ class Orchestrator:
         await self.send_open_requests(execution_id)
 
     # -- uploads ----------------------------------------------------------------------------
-    async def begin_upload(self, detector_id: str, request_id: str, path: str, size: int, offset: int) -> UploadTarget:
+    async def begin_upload(self, detector_id: str, request_id: str, path: str, size: int, offset: int,
+                           length: int | None = None) -> UploadTarget:
+        """Where an upload goes. With `length` (a Detector with `range`) it is a slice of the file:
+        the target then holds those bytes alone, from its own start."""
         def check(session: Session) -> UploadTarget:
+            probe = _requested_probe(session, detector_id, request_id, path, offset, length)
+            if probe is not None:
+                if size != probe.size:
+                    raise UnknownRequest(f"{path} is {probe.size} bytes on the card's listing, not {size}")
+                if not 0 <= offset <= size:
+                    raise UnknownRequest(f"offset {offset} is outside {path} ({size} bytes)")
+                final = probes.staged_path(self.library, _execution_of(session, probe), probe)
+                return UploadTarget(final.with_name(final.name + ".partial"), final)
+            if length is not None:
+                raise UnknownRequest(f"no slice of {path!r} at {offset} was asked for in request {request_id!r}")
             card_file = _requested_file(session, detector_id, request_id, path)
             if size != card_file.size:
                 raise UnknownRequest(f"{path} is {card_file.size} bytes on the card's listing, not {size}")
@@ -200,12 +232,17 @@ class Orchestrator:
         return await self.db.run(check)
 
     async def file_stored(self, detector_id: str, request_id: str, path: str, final_path: str, sha256: str,
-                          size: int) -> None:
+                          size: int, offset: int = 0, length: int | None = None) -> None:
         stored = Path(final_path)
         if not self.library.contains(stored):
             raise UnknownRequest(f"{final_path} is outside the library")
 
         def store(session: Session) -> tuple[int, int | None]:
+            probe = _requested_probe(session, detector_id, request_id, path, offset, length)
+            if probe is not None:  # bytes to search, never recorded as imported
+                probe.state, probe.stored_path, probe.sha256, probe.error = probes.STORED, str(stored), sha256, None
+                close_finished_requests(session, request_id)
+                return _execution_of(session, probe), probe.step_id
             card_file = _requested_file(session, detector_id, request_id, path)
             if size != card_file.size:
                 raise UnknownRequest(f"{path}: stored {size} bytes, the card lists {card_file.size}")
@@ -216,8 +253,10 @@ class Orchestrator:
         execution_id, step_id = await self.db.run(store)
         await self._wake_step(execution_id, step_id)
 
-    async def file_rejected(self, detector_id: str, request_id: str, path: str, reason: str) -> None:
-        await self._copy_failed(detector_id, request_id, path, f"rejected: {reason}", retry=True)
+    async def file_rejected(self, detector_id: str, request_id: str, path: str, reason: str, offset: int = 0,
+                            length: int | None = None) -> None:
+        await self._copy_failed(detector_id, request_id, path, f"rejected: {reason}", retry=True, offset=offset,
+                                length=length)
 
     async def copy_error(self, detector_id: str, request_id: str, path: str, error: str, retryable: bool) -> None:
         await self._copy_failed(detector_id, request_id, path, error, retry=retryable)
@@ -230,8 +269,16 @@ class Orchestrator:
                                 retry=True, pause_s=self.storage_retry_s)
 
     async def _copy_failed(self, detector_id: str, request_id: str, path: str, reason: str, *, retry: bool,
-                           pause_s: float = 0.0) -> None:
+                           pause_s: float = 0.0, offset: int = 0, length: int | None = None) -> None:
         def record(session: Session) -> tuple[int, int | None, str | None, int]:
+            probe = _requested_probe(session, detector_id, request_id, path, offset, length)
+            if probe is None and length is None:  # sd:copy_error names no slice: any slice of that path
+                probe = _requested_probe(session, detector_id, request_id, path, offset, 0, any_slice=True)
+            if probe is not None:
+                step_id = probe.step_id
+                new = probes.probe_failed(session, probe, reason, retry=retry)
+                close_finished_requests(session, request_id)
+                return _execution_of(session, probe), step_id, new.id if new else None, 1
             card_file = _requested_file(session, detector_id, request_id, path)
             step_id = session.get(TransferRequest, request_id).step_id
             card_file.request_id = None
@@ -401,13 +448,15 @@ class Orchestrator:
                 card_times = session.scalars(select(ExecutionFile.modified).where(
                     ExecutionFile.execution_id == execution_id)).all()
                 day = jump_day(passenger.get("jump_date"), first, card_times, execution.created_at)
+                record = passenger_for(session, passenger, day, self.library)
+                camera = camera_of(None, execution)
                 jump = Jump(execution_id=execution_id, card_id=execution.card_id, booking_id=passenger["booking_id"],
                             passenger_name=passenger["passenger_name"], passenger=passenger, jump_date=day,
-                            output_dir=str(self.library.jump_dir(day, passenger["booking_id"], passenger["passenger_name"])))
+                            passenger_id=record.id, camera=camera, output_dir=str(camera_dir(record, camera)))
                 session.add(jump)
                 session.flush()
             for card_file in files:
-                card_file.jump_id = jump.id
+                card_file.jump_id, card_file.placed_by_hand = jump.id, True
             session.flush()
             for card_file in files:
                 file_into_jump(session, card_file, jump)
@@ -418,7 +467,104 @@ class Orchestrator:
 
         assigned = await self.db.run(assign)
         self.bus.emit("pipeline:clips_assigned", execution_id=execution_id, jump_id=assigned, file_ids=list(file_ids))
+        passenger_id = await self.db.read(lambda s: s.get(Jump, assigned).passenger_id)
+        if passenger_id is not None:
+            await self.rerender(passenger_id)  # their video holds the clips given to them
         return assigned
+
+
+    # -- the crew's passenger commands ------------------------------------------------------
+    async def passengers(self, day: str) -> dict[str, Any]:
+        """The passengers of a day with their clips, video and warnings, and the day's clips no
+        passenger claims (`passengers_read`): the data of `passengers:list_result`."""
+        return await self.db.read(lambda s: {"day": day, "passengers": passengers_of_day(s, day),
+                                             "unassigned": unassigned_of_day(s, day)})
+
+    async def move_clip(self, file_id: int, passenger_id: int | None) -> dict[str, Any]:
+        """Move a filed clip to another passenger (or to its card's unassigned clips, with None);
+        both passengers' videos are rendered again. A clip moved by hand stays where the crew put
+        it: no later import or re-render moves it back."""
+        def move(session: Session) -> tuple[list[int], dict[str, Any]]:
+            card_file = session.get(ExecutionFile, file_id)
+            if card_file is None:
+                raise PassengerNotFound(f"no clip {file_id}")
+            source = card_file.jump
+            if card_file.state != FileState.STORED or source is None:
+                raise MoveRefused(f"{card_file.path} is not filed in the library: it cannot be moved")
+            if passenger_id is None:
+                if source.unassigned:
+                    raise MoveRefused(f"{card_file.path} is already unassigned")
+                target = self._unassigned_jump(session, card_file.execution, source.jump_date)
+            else:
+                passenger = session.get(Passenger, passenger_id)
+                if passenger is None:
+                    raise PassengerNotFound(f"no passenger {passenger_id}")
+                if source.passenger_id == passenger_id:
+                    raise MoveRefused(f"{card_file.path} is already {passenger.passenger_name}'s")
+                target = self._passenger_jump(session, card_file.execution, passenger, source.camera)
+            card_file.jump_id, card_file.placed_by_hand = target.id, True
+            session.flush()
+            file_into_jump(session, card_file, target)
+            for jump in (source, target):
+                session.refresh(jump)
+                write_passenger_json(jump)
+            touched = [p for p in dict.fromkeys((source.passenger_id, target.passenger_id)) if p is not None]
+            return touched, {"file_id": file_id, "passenger_id": target.passenger_id, "jump_id": target.id,
+                             "stored_path": card_file.stored_path}
+
+        touched, moved = await self.db.run(move)
+        for touched_id in touched:
+            await self.rerender(touched_id)
+        return moved
+
+    async def rerender(self, passenger_id: int) -> int:
+        """Render the passenger's video again, from all their footage; once: a render already
+        queued for them is that render. Returns the `passenger_render` execution's id."""
+        def create(session: Session) -> tuple[int, bool]:
+            if session.get(Passenger, passenger_id) is None:
+                raise PassengerNotFound(f"no passenger {passenger_id}")
+            queued = session.scalars(
+                select(PipelineStep.execution_id).join(PipelineExecution)
+                .where(PipelineExecution.pipeline == passenger_render.NAME,
+                       PipelineStep.state.in_([StepState.PENDING.value, StepState.QUEUED.value])))
+            for execution_id in queued:
+                if session.get(PipelineExecution, execution_id).params.get("passenger_id") == passenger_id:
+                    return execution_id, False
+            execution = self.engine.create_execution(session, passenger_render.NAME,
+                                                     params={"passenger_id": passenger_id})
+            return execution.id, True
+
+        execution_id, created = await self.db.run(create)
+        if created:
+            await self.engine.enqueue_ready(execution_id)
+        view = await self.db.read(lambda s: passenger_by_id(s, passenger_id))
+        self.bus.emit("passenger:updated", passenger_id=passenger_id, day=view["day"] if view else None,
+                      video_state=view["video"]["state"] if view else None, reason="render queued")
+        return execution_id
+
+    def _unassigned_jump(self, session: Session, execution: PipelineExecution, day: str | None) -> Jump:
+        jump = session.scalar(select(Jump).where(Jump.execution_id == execution.id, Jump.unassigned.is_(True)))
+        if jump is None:
+            day = day or execution.created_at.date().isoformat()
+            jump = Jump(execution_id=execution.id, card_id=execution.card_id, unassigned=True, jump_date=day,
+                        output_dir=str(self.library.unassigned_dir(day, execution.card_id or "card")))
+            session.add(jump)
+            session.flush()
+        return jump
+
+    def _passenger_jump(self, session: Session, execution: PipelineExecution, passenger: Passenger,
+                        camera: str | None) -> Jump:
+        """The passenger's jump on this card, made for the moved clip when there is none."""
+        jump = session.scalar(select(Jump).where(Jump.execution_id == execution.id, Jump.passenger_id == passenger.id))
+        if jump is None:
+            camera = camera or camera_of(None, execution)
+            jump = Jump(execution_id=execution.id, card_id=execution.card_id, booking_id=passenger.booking_id,
+                        passenger_name=passenger.passenger_name, passenger=passenger.payload,
+                        jump_date=passenger.day, passenger_id=passenger.id, camera=camera,
+                        output_dir=str(camera_dir(passenger, camera)))
+            session.add(jump)
+            session.flush()
+        return jump
 
 
 def _open_execution(session: Session, card_id: str) -> PipelineExecution | None:
@@ -436,6 +582,20 @@ def _tie_to(session: Session, execution: PipelineExecution, detector_id: str) ->
     for request in session.scalars(select(TransferRequest).where(
             TransferRequest.execution_id == execution.id, TransferRequest.state == "open")):
         request.detector_id = detector_id
+
+
+def _requested_probe(session: Session, detector_id: str, request_id: str, path: str, offset: int,
+                     length: int | None, *, any_slice: bool = False) -> FileProbe | None:
+    request = session.get(TransferRequest, request_id)
+    if request is None or request.state != "open" or request.detector_id != detector_id:
+        return None
+    if any_slice:
+        return next((p for p in probes.open_probes(session, request_id) if p.path == path), None)
+    return probes.probe_for_upload(session, request_id, path, offset, length)
+
+
+def _execution_of(session: Session, probe: FileProbe) -> int:
+    return session.get(ExecutionFile, probe.file_id).execution_id
 
 
 def _requested_file(session: Session, detector_id: str, request_id: str, path: str) -> ExecutionFile:

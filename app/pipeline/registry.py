@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 EXTRA_MODULES_ENV = "INGEST_EXTRA_STEP_MODULES"
 # The steps first, then the pipeline defined from them.
-STEP_PACKAGES = ("app.pipeline.steps", "app.pipeline.card_import")
+STEP_PACKAGES = ("app.pipeline.steps", "app.pipeline.card_import", "app.pipeline.passenger_render")
 
 S = TypeVar("S", bound=type[BaseStep])
 

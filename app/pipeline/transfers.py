@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import ExecutionFile, FileState, PipelineExecution, TransferRequest
+from app.db.models import ExecutionFile, FileProbe, FileState, PipelineExecution, TransferRequest
 from app.db.types import utcnow
 from app.pipeline.library import Library
 
@@ -61,9 +61,21 @@ def copy_request_message(session: Session, request: TransferRequest, library: Li
             {"path": f.path, "size": f.size,
              "offset": _held_bytes(library.partial_path(request.execution_id, f.id, f.path), f.size)}
             for f in files
-        ],
+        ] + _probe_entries(session, request.id),
         "dest_dir": request.dest_dir,
     }
+
+
+def _probe_entries(session: Session, request_id: str) -> list[dict[str, Any]]:
+    """Probes (app/pipeline/probes.py) asked for in this request; `length` only for slices."""
+    entries = []
+    for probe in session.scalars(select(FileProbe).where(FileProbe.request_id == request_id,
+                                                         FileProbe.state == FileState.REQUESTED).order_by(FileProbe.id)):
+        entry: dict[str, Any] = {"path": probe.path, "size": probe.size, "offset": probe.offset}
+        if probe.length is not None:
+            entry["length"] = probe.length
+        entries.append(entry)
+    return entries
 
 
 def _held_bytes(partial: Path, size: int) -> int:
@@ -92,7 +104,10 @@ def close_finished_requests(session: Session, request_id: str) -> None:
     open_files = session.scalars(
         select(ExecutionFile.id).where(ExecutionFile.request_id == request_id, ExecutionFile.state == FileState.REQUESTED)
     ).first()
-    if open_files is None and request.state == "open":
+    open_probes = session.scalars(
+        select(FileProbe.id).where(FileProbe.request_id == request_id, FileProbe.state == FileState.REQUESTED)
+    ).first()
+    if open_files is None and open_probes is None and request.state == "open":
         request.state = "done"
 
 

@@ -34,9 +34,15 @@ class LoopbackDetector:
     station: Station
     online: bool = True
     behaviour: Behaviour = lambda path: "ok"  # noqa: E731
+    # What its hello announced: with "range" it answers slices (docs/protocol.md, "range").
+    announced: frozenset[str] = frozenset({"upload"})
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancels: list[dict[str, Any]] = field(default_factory=list)
+    bytes_sent: int = 0
     _tasks: set[asyncio.Task] = field(default_factory=set)
+
+    def capabilities(self, detector_id: str) -> frozenset[str]:
+        return self.announced
 
     def send_copy_request(self, detector_id: str, data: dict[str, Any]) -> bool:
         if not self.online:
@@ -59,10 +65,16 @@ class LoopbackDetector:
             if what == "missing":
                 await orchestrator.copy_error(detector_id, data["request_id"], path, "no such file on the card", False)
                 continue
+            length = entry.get("length")
+            if length is not None:
+                assert "range" in self.announced, "a slice asked of a Detector without range"
+                await self._serve_slice(detector_id, data["request_id"], path, size, entry["offset"], length)
+                continue
             target = await orchestrator.begin_upload(detector_id, data["request_id"], path, size, entry["offset"])
             partial = Path(target.partial_path)
             partial.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.card_root / path, partial)
+            self.bytes_sent += size
             digest = hashlib.sha256(partial.read_bytes()).hexdigest()
             if what == "bad_hash":
                 partial.unlink()
@@ -70,6 +82,22 @@ class LoopbackDetector:
                 continue
             os.replace(partial, target.final_path)
             await orchestrator.file_stored(detector_id, data["request_id"], path, str(target.final_path), digest, size)
+
+    async def _serve_slice(self, detector_id: str, request_id: str, path: str, size: int, offset: int, length: int) -> None:
+        """Bytes [offset, offset + length) of the file, cut at its end; the hash of those alone."""
+        orchestrator = self.station.orchestrator
+        target = await orchestrator.begin_upload(detector_id, request_id, path, size, offset, length)
+        with open(self.card_root / path, "rb") as card_file:
+            card_file.seek(offset)
+            data = card_file.read(length)
+        partial = Path(target.partial_path)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        self.bytes_sent += len(data)
+        os.replace(partial, target.final_path)
+        await orchestrator.file_stored(detector_id, request_id, path, str(target.final_path),
+                                       hashlib.sha256(data).hexdigest(),
+                                       size, offset, length)
 
     @property
     def requested_paths(self) -> list[list[str]]:

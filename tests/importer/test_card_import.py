@@ -13,7 +13,7 @@ import av
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, StepState
+from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, PipelineExecution, StepState
 from app.media.sample_card import write_sample_card
 from tests.importer.loopback import (
     LoopbackDetector,
@@ -34,6 +34,9 @@ def card(tmp_path_factory):
 
 def threshold(card) -> int:
     return (card.largest_qr_clip + card.smallest_jump_clip) // 2
+
+
+CAMERA = "GOPRO-ANA"  # the card's label: the sample clips carry no camera serial
 
 
 def folder_of(library: Path, passenger) -> Path:
@@ -83,9 +86,9 @@ async def test_card_is_filed_per_passenger_with_a_rendered_video(station, card):
     for passenger in card.passengers:
         folder = folder_of(library, passenger)
         expected = {Path(p).name for p in passenger.clips + passenger.photos}
-        assert expected <= {p.name for p in folder.iterdir()}
+        assert expected <= {p.name for p in (folder / CAMERA).iterdir()}
         for clip in passenger.clips:  # every byte as on the card
-            assert (folder / Path(clip).name).read_bytes() == (card.root / clip).read_bytes()
+            assert (folder / CAMERA / Path(clip).name).read_bytes() == (card.root / clip).read_bytes()
         document = json.loads((folder / "passenger.json").read_text())
         assert document["booking_id"] == passenger.booking_id
         assert document["passenger"]["instructor"] == "J. Berg"
@@ -169,7 +172,7 @@ async def test_three_rejected_copies_fail_the_step_and_retry_fetches_again(stati
     broken = False  # the crew reseats the card, then right-clicks "Retry from here"
     await station.engine.retry(ack.execution_id, step.id)
     assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
-    assert (folder_of(station.settings.library, card.passengers[1]) / Path(bad).name).exists()
+    assert (folder_of(station.settings.library, card.passengers[1]) / CAMERA / Path(bad).name).exists()
 
 
 async def test_failed_render_is_retried_from_that_step(station, card):
@@ -215,12 +218,19 @@ async def test_crew_assigns_an_unassigned_clip_to_a_passenger(station, card):
     file_id, jump_id = await station.db.run(ids)
     await station.orchestrator.assign_clips(ack.execution_id, [file_id], jump_id=jump_id)
     folder = folder_of(station.settings.library, card.passengers[0])
-    assert (folder / Path(clip).name).read_bytes() == (card.root / clip).read_bytes()
+    assert (folder / CAMERA / Path(clip).name).read_bytes() == (card.root / clip).read_bytes()
     assert not (station.settings.library / DAY / "_unassigned" / "3A1F-77C2" / Path(clip).name).exists()
     document = json.loads((folder / "passenger.json").read_text())
     assert clip in [c["card_path"] for c in document["clips"]]
     stored = await station.db.run(lambda s: s.scalar(select(ImportedFile.stored_path).where(ImportedFile.source_path == clip)))
-    assert Path(stored) == folder / Path(clip).name
+    assert Path(stored) == folder / CAMERA / Path(clip).name
+    # Her video is rendered again with it (a passenger_render import of its own).
+    [render] = await station.db.run(lambda s: s.scalars(select(PipelineExecution.id).where(
+        PipelineExecution.pipeline == "passenger_render")).all())
+    assert await wait_execution(station, render, "succeeded", "failed") == "succeeded"
+    ana = card.passengers[0]
+    video = folder / f"{ana.booking_id} {ana.passenger_name}.mp4"
+    assert duration_s(video) == pytest.approx(sum(duration_s(card.root / c) for c in (*ana.clips, clip)), abs=0.2)
 
 
 async def test_a_clip_that_is_not_a_video_is_set_aside_and_the_rest_imports(station, card, tmp_path):
@@ -239,7 +249,7 @@ async def test_a_clip_that_is_not_a_video_is_set_aside_and_the_rest_imports(stat
     assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
 
     folder = folder_of(station.settings.library, ana)
-    assert (folder / Path(junk).name).read_bytes() == (broken_card / junk).read_bytes()  # kept, as copied
+    assert (folder / "GOPRO" / Path(junk).name).read_bytes() == (broken_card / junk).read_bytes()  # kept, as copied
     video = folder / f"{ana.booking_id} {ana.passenger_name}.mp4"
     assert duration_s(video) == pytest.approx(sum(duration_s(card.root / c) for c in ana.clips), abs=0.15)
     document = json.loads((folder / "passenger.json").read_text())

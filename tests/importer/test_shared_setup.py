@@ -85,4 +85,5 @@ def test_a_worker_on_another_machine_does_the_import_the_station_asked_for(tmp_p
         folder = library / "2026-11-23" / f"{passenger.booking_id} {passenger.passenger_name}"
         assert (folder / f"{passenger.booking_id} {passenger.passenger_name}.mp4").stat().st_size > 0
         for clip in passenger.clips:
-            assert (folder / Path(clip).name).read_bytes() == (card.root / clip).read_bytes()
+            [stored] = folder.glob(f"*/{Path(clip).name}")  # in its camera's subfolder
+            assert stored.read_bytes() == (card.root / clip).read_bytes()

@@ -12,14 +12,16 @@ from app.pipeline.filing import file_into_jump, write_passenger_json
 from app.pipeline.jumps import CardFile, group_into_jumps
 from app.pipeline.day_rule import jump_day
 from app.pipeline.library import Library
+from app.pipeline.passengers import camera_dir, camera_of, passenger_for
 from app.pipeline.registry import register
 
 
 @register
 class AssignJumps(BaseStep):
-    """Runs once every small clip was decoded. Clips sorted by time: a passenger clip opens that
-    passenger's jump up to the next one; earlier ones are unassigned. Creates the jumps, files
-    the clips already here, and spawns the fetch and the render of each jump."""
+    """Runs once every clip was searched for a code. Clips sorted by time: a passenger clip opens
+    that passenger's jump up to the next one; earlier ones are unassigned. Creates the jumps (each
+    pointing to its passenger's record), files the clips already here, and spawns the fetch of
+    each jump and one render per passenger. A clip the crew placed by hand stays where it is."""
 
     name = "assign_jumps"
 
@@ -45,19 +47,23 @@ class AssignJumps(BaseStep):
                 jump = _jump_for(session, execution, group.passenger, by_id.get(group.opened_by),
                                  decoded.get(group.opened_by) or {}, [by_id[i] for i in group.files], library,
                                  card_times)
-                for file_id in group.files:
-                    by_id[file_id].jump_id = jump.id
+                mine = [by_id[i] for i in group.files if not by_id[i].placed_by_hand]  # the crew's choice stands
+                for card_file in mine:
+                    card_file.jump_id = jump.id
                 session.flush()
-                for file_id in group.files:
-                    file_into_jump(session, by_id[file_id], jump)
+                for card_file in mine:
+                    file_into_jump(session, card_file, jump)
                 session.refresh(jump)
                 write_passenger_json(jump)
                 made.append({"jump_id": jump.id, "unassigned": jump.unassigned, "passenger": jump.passenger,
-                             "clip": jump.qr_clip, "files": len(group.files), "output_dir": jump.output_dir})
+                             "passenger_id": jump.passenger_id, "camera": jump.camera, "clip": jump.qr_clip,
+                             "files": len(mine), "output_dir": jump.output_dir})
             return made
 
         jumps = await ctx.db.run(assign)
         spawn: list[NewStep] = []
+        fetches_of: dict[int, list[ChildrenOf]] = {}  # passenger id -> the fetches of their jumps on this card
+        first_jump: dict[int, int] = {}  # passenger id -> their first jump on this card (the window's tree)
         for jump in jumps:
             key = str(jump["jump_id"])
             spawn.append(NewStep("request_session_videos", key=key, params={"jump_id": jump["jump_id"]}))
@@ -65,11 +71,18 @@ class AssignJumps(BaseStep):
                 ctx.log.info("%d files before the first passenger code: unassigned, in %s", jump["files"], jump["output_dir"])
                 continue
             passenger = jump["passenger"]
-            ctx.log.info("jump of %s (%s): %d files, in %s", passenger["passenger_name"], passenger["booking_id"],
-                         jump["files"], jump["output_dir"])
-            ctx.emit("pipeline:qr_decoded", jump_id=jump["jump_id"], clip=jump["clip"], passenger=passenger)
-            spawn.append(NewStep("render_final", key=key, params={"jump_id": jump["jump_id"]},
-                                 depends_on=[ChildrenOf("request_session_videos", key)]))
+            ctx.log.info("jump of %s (%s), camera %s: %d files, in %s", passenger["passenger_name"],
+                         passenger["booking_id"], jump["camera"], jump["files"], jump["output_dir"])
+            ctx.emit("pipeline:qr_decoded", jump_id=jump["jump_id"], clip=jump["clip"], passenger=passenger,
+                     passenger_id=jump["passenger_id"], camera=jump["camera"])
+            fetches_of.setdefault(jump["passenger_id"], []).append(ChildrenOf("request_session_videos", key))
+            first_jump.setdefault(jump["passenger_id"], jump["jump_id"])
+        # One render per passenger, of all their footage (every camera, every card), once this
+        # card's part is in: new footage renders the video again, once.
+        for passenger_id, fetches in fetches_of.items():
+            ctx.emit("passenger:updated", passenger_id=passenger_id, video_state="waiting", reason="new footage")
+            params = {"passenger_id": passenger_id, "jump_id": first_jump[passenger_id]}
+            spawn.append(NewStep("render_final", key=f"passenger-{passenger_id}", params=params, depends_on=fetches))
         if not any(not j["unassigned"] for j in jumps):
             ctx.log.warning("no passenger code found on this card: every new file is unassigned")
         return StepResult.ok({"jumps": jumps}, spawn=spawn)
@@ -86,16 +99,20 @@ def _jump_for(session, execution: PipelineExecution, passenger: dict | None, ope
         return jump
     first_time = min(f.modified for f in files)
     day = jump_day(passenger.get("jump_date") if passenger else None, first_time, card_times, execution.created_at)
+    record, camera = None, None
     if passenger is None:
         output_dir = library.unassigned_dir(day, execution.card_id or "card")
     else:
-        output_dir = library.jump_dir(day, passenger["booking_id"], passenger["passenger_name"])
+        record = passenger_for(session, passenger, day, library, decoded.get("frame"))
+        camera = camera_of(opener, execution)
+        output_dir = camera_dir(record, camera)
     jump = Jump(
         execution_id=execution.id, card_id=execution.card_id, unassigned=passenger is None,
         booking_id=passenger["booking_id"] if passenger else None,
         passenger_name=passenger["passenger_name"] if passenger else None,
         passenger=passenger, jump_date=day, qr_clip=opener.path if opener else None,
         qr_frame_path=decoded.get("frame"), output_dir=str(output_dir),
+        passenger_id=record.id if record else None, camera=camera,
     )
     session.add(jump)
     session.flush()

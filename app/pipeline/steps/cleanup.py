@@ -7,10 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.db.models import Jump
+from app.db.models import Jump, Passenger
 from app.media.render import leftover_partials
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.library import Library, video_name
+from app.pipeline.probes import PROBES
 from app.pipeline.registry import register
 
 
@@ -26,8 +27,8 @@ class Cleanup(BaseStep):
         staging = Library(ctx.settings.library).staging_dir(ctx.execution_id)
         removed, kept = await ctx.offload(_clean, staging)
         videos = await ctx.db.run(lambda s: [
-            Path(j.output_dir) / video_name(j) for j in s.scalars(
-                select(Jump).where(Jump.execution_id == ctx.execution_id, Jump.unassigned.is_(False)))])
+            Path(p.folder) / video_name(p) for p in s.scalars(select(Passenger).where(Passenger.id.in_(
+                select(Jump.passenger_id).where(Jump.execution_id == ctx.execution_id))))])
         for leftover in [p for video in videos for p in leftover_partials(video)]:
             leftover.unlink(missing_ok=True)  # from a render killed mid-way; a retry wrote the video anew
             ctx.log.info("removed %s", leftover)
@@ -45,7 +46,8 @@ def _clean(staging) -> tuple[int, list[str]]:
     for root, dirs, files in os.walk(staging, topdown=False):
         for name in files:
             path = os.path.join(root, name)
-            if name.endswith(".partial"):
+            # Probes (a proxy, slices searched for a code) are the station's own scratch bytes.
+            if name.endswith(".partial") or os.path.basename(root) == PROBES:
                 os.unlink(path)
                 removed += 1
             else:

@@ -1,49 +1,104 @@
-"""render_final: the passenger's video, the jump's clips joined in time order."""
+"""render_final: the passenger's video, every camera's footage in the edit an editor would make."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.db.models import FileState, Jump
+from app.db.models import FileState, Jump, Passenger, PipelineExecution, VideoState
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.file_kinds import VIDEO
 from app.pipeline.filing import write_passenger_json
 from app.pipeline.library import video_name
+from app.pipeline.passengers import edit_order
 from app.pipeline.registry import register
+
+if TYPE_CHECKING:
+    from app.media.render import RenderResult
+
+MAX_RENDERS = 5  # footage that keeps arriving during renders: stop chasing it after this many
 
 
 @register
 class RenderFinal(BaseStep):
-    """Joins the jump's readable video clips into one MP4 (stream copy when they match,
-    H.264 re-encode when they differ), under a temporary name, then renamed."""
+    """One per passenger per card import: joins every readable clip of every camera the passenger
+    was filmed with (`passengers.edit_order`) into one MP4 at the passenger's folder (stream copy
+    when they match, H.264 re-encode when they differ), under a temporary name, then renamed.
+    Footage filed by another card while it rendered makes it render again."""
 
     name = "render_final"
     timeout_s = 3600.0
 
     async def run(self, ctx: StepContext) -> StepResult:
-        jump_id = int(ctx.params["jump_id"])
+        passenger_id = await ctx.db.run(lambda s: _passenger_id(s, ctx.params, ctx.execution_id))
+        if passenger_id is None:
+            return StepResult.skip("no passenger")
 
-        def clips_of(session):
-            jump = session.get(Jump, jump_id)
-            clips = [Path(f.stored_path) for f in sorted(jump.files, key=lambda f: (f.modified, f.path))
-                     if f.kind == VIDEO and f.state == FileState.STORED and not (f.media or {}).get("error")]
-            return clips, Path(jump.output_dir) / video_name(jump)
+        def clips_of(session) -> tuple[list[Path], Path]:
+            passenger = session.get(Passenger, passenger_id)
+            passenger.video_state = VideoState.RENDERING
+            clips = [Path(f.stored_path) for jump in edit_order(passenger)
+                     for f in sorted(jump.files, key=lambda f: (f.modified, f.path))
+                     if f.kind == VIDEO and f.state == FileState.STORED and f.stored_path
+                     and not (f.media or {}).get("error")]
+            return clips, Path(passenger.folder) / video_name(passenger)
 
-        clips, output = await ctx.db.run(clips_of)
-        if not clips:
-            ctx.log.warning("no readable video clip in this jump: nothing to render")
-            return StepResult.skip("no readable video clip")
-        ctx.log.info("rendering %d clips into %s", len(clips), output.name)
         from app.media.render import render_jump  # noqa: PLC0415 - loads FFmpeg; only where steps run
 
-        result = await ctx.offload(render_jump, clips, output)
+        for _ in range(MAX_RENDERS):
+            clips, output = await ctx.db.run(clips_of)
+            if not clips:
+                await ctx.db.run(lambda s: _set_state(s, passenger_id, VideoState.WAITING))
+                ctx.log.warning("no readable video clip for this passenger: nothing to render")
+                return StepResult.skip("no readable video clip")
+            ctx.log.info("rendering %d clips into %s", len(clips), output.name)
+            ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.RENDERING.value,
+                     reason="rendering")
+            try:
+                result = await ctx.offload(render_jump, clips, output)
+            except Exception as exc:
+                error = str(exc)
+                await ctx.db.run(partial(_set_state, passenger_id=passenger_id, state=VideoState.FAILED, error=error))
+                ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.FAILED.value,
+                         reason="render failed")
+                raise
 
-        def record(session) -> None:
-            jump = session.get(Jump, jump_id)
-            jump.video_path, jump.duration_s = str(result.output), result.duration_s
-            write_passenger_json(jump)
+            def record(session, clips: list[Path] = clips, result: RenderResult = result) -> bool:
+                passenger = session.get(Passenger, passenger_id)
+                current, _ = clips_of(session)
+                if current != clips:
+                    return False  # another card filed footage meanwhile: render again
+                passenger.video_state, passenger.video_error = VideoState.READY, None
+                passenger.video_path, passenger.duration_s = str(result.output), result.duration_s
+                for jump in passenger.jumps:
+                    jump.video_path, jump.duration_s = passenger.video_path, passenger.duration_s
+                if passenger.jumps:
+                    write_passenger_json(passenger.jumps[0])
+                return True
 
-        await ctx.db.run(record)
-        how = "joined without re-encoding" if result.method == "remux" else f"re-encoded: {result.reason}"
-        ctx.log.info("%s: %.1f s from %d clips (%s)", result.output.name, result.duration_s, result.clips, how)
-        return StepResult.ok({"video": str(result.output), "duration_s": result.duration_s, "method": result.method})
+            if await ctx.db.run(record):
+                how = "joined without re-encoding" if result.method == "remux" else f"re-encoded: {result.reason}"
+                ctx.log.info("%s: %.1f s from %d clips (%s)", result.output.name, result.duration_s, result.clips, how)
+                ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.READY.value,
+                         reason="video ready")
+                return StepResult.ok({"passenger_id": passenger_id, "video": str(result.output),
+                                      "duration_s": result.duration_s, "method": result.method})
+            ctx.log.info("new footage arrived while rendering: rendering again")
+        return StepResult.fail(f"footage kept arriving during {MAX_RENDERS} renders")
+
+
+def _passenger_id(session, params, execution_id: int) -> int | None:
+    """From the step (a card import's render), else its execution (`passenger_render`)."""
+    if "passenger_id" in params:
+        return int(params["passenger_id"])
+    if "jump_id" in params:  # a step made before passengers had records
+        jump = session.get(Jump, int(params["jump_id"]))
+        return jump.passenger_id if jump is not None else None
+    passenger_id = (session.get(PipelineExecution, execution_id).params or {}).get("passenger_id")
+    return int(passenger_id) if passenger_id is not None else None
+
+
+def _set_state(session, passenger_id: int, state: VideoState, error: str | None = None) -> None:
+    passenger = session.get(Passenger, passenger_id)
+    passenger.video_state, passenger.video_error = state, error

@@ -1,0 +1,131 @@
+"""A code anywhere (issue 13): every new clip is searched, not only small ones, the cheapest way
+the card and the Detector allow; jumps are made once every clip was searched."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.db.models import ExecutionFile, FileProbe, ImportedFile, PipelineStep
+from tests.importer.big_cards import BASE, write_big_code_card
+from tests.importer.loopback import LoopbackDetector, start_station, wait_execution
+
+DAY = "2026-11-23"
+SMALL_FILE_BYTES = 100_000  # every clip of these cards is above it: "big"
+SERIAL = "C3441325099999"
+HEAD_BYTES = 64_000  # the first ~0.4 s of these clips: the frame at 0 s, where the codes are
+
+
+@pytest.fixture(scope="module")
+def four_k_card(tmp_path_factory):
+    return write_big_code_card(tmp_path_factory.mktemp("card4k"), proxies=True)
+
+
+@pytest.fixture(scope="module")
+def long_card(tmp_path_factory):
+    return write_big_code_card(tmp_path_factory.mktemp("cardlong"), four_k=False, jump_s=12.0,
+                               spec=replace(BASE, camera_serial=SERIAL))
+
+
+@pytest.fixture(params=["sqlite+embedded-redis", "postgres+external-redis"])
+async def station(request, tmp_path, redis_prefix):
+    if request.param.startswith("postgres"):
+        db_url, redis_url = request.getfixturevalue("pg_url"), request.getfixturevalue("external_redis_url")
+    else:
+        db_url = redis_url = None
+    station = await start_station(tmp_path / "data", small_file_bytes=SMALL_FILE_BYTES, db_url=db_url,
+                                  redis_url=redis_url, redis_prefix=redis_prefix)
+    station.settings.probe_head_bytes = HEAD_BYTES
+    yield station
+    await station.stop()
+
+
+def passenger_clips(library: Path, booking_id: str, name: str) -> set[str]:
+    folder = library / DAY / f"{booking_id} {name}"
+    return {p.name for p in folder.rglob("*.MP4") if not p.name.startswith(booking_id)}
+
+
+async def searches(station, execution_id: int) -> dict[str, dict]:
+    rows = await station.db.read(lambda s: s.execute(select(ExecutionFile.path, ExecutionFile.search).where(
+        ExecutionFile.execution_id == execution_id, ExecutionFile.kind == "video")).all())
+    return {Path(path).name: search for path, search in rows}
+
+
+async def step_logs(station, execution_id: int, name: str) -> list[str]:
+    def load(session):
+        steps = session.scalars(select(PipelineStep).where(PipelineStep.execution_id == execution_id,
+                                                           PipelineStep.name == name)).all()
+        return [line.message for step in steps for line in step.logs]
+
+    return await station.db.read(load)
+
+
+def assert_each_jump_under_its_own_passenger(station, card) -> None:
+    for booking_id, name in card.passengers.items():
+        assert passenger_clips(station.settings.library, booking_id, name) == {
+            Path(p).name for p in card.clips_of(booking_id)}, booking_id
+    unassigned = station.settings.library / DAY / "_unassigned" / "CARD-BIG"
+    assert {p.name for p in unassigned.glob("*.MP4")} == {Path(p).name for p in card.clips_of(None)}
+
+
+async def test_codes_on_big_and_4k_clips_are_read_from_proxies_or_whole_clips(station, four_k_card):
+    """Ana's code starts a clip above the small-file size (its proxy shows the code); Ben's is on
+    a 4K clip whose proxy missed it: searched whole. No Detector with `range` here."""
+    card = four_k_card
+    detector = LoopbackDetector(card.root, station)
+    station.orchestrator.link = detector
+    ack = await station.orchestrator.file_list("desk-left", "CARD-BIG", "GOPRO", "1", card.listing)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed", timeout=180) == "succeeded"
+
+    assert_each_jump_under_its_own_passenger(station, card)
+    found = await searches(station, ack.execution_id)
+    assert found["GX010002.MP4"]["method"] == "proxy" and found["GX010002.MP4"]["found"]
+    assert found["GX010004.MP4"]["method"] == "whole" and found["GX010004.MP4"]["found"]
+    assert all(s is not None for s in found.values())  # every clip was searched
+    requested = [path for r in detector.requests for path in (f["path"] for f in r["files"])]
+    assert "DCIM/100GOPRO/GL010002.LRV" in requested and "DCIM/100GOPRO/GL010004.LRV" in requested
+    # Proxies were looked into, never filed nor recorded as imported.
+    imported = await station.db.read(lambda s: s.scalars(select(ImportedFile.source_path)).all())
+    assert not [p for p in imported if p.endswith(".LRV")]
+    assert not list(station.settings.library.rglob("*.LRV"))
+    logs = await step_logs(station, ack.execution_id, "decode_qr")
+    assert any("BK-7001" in line and "GoPro proxy" in line and "bytes moved" in line for line in logs)
+    assert any("GX010004.MP4: no code in its proxy" in line for line in logs)
+
+
+async def test_a_range_detector_finds_every_passenger_for_a_small_fraction_of_the_card(station, long_card):
+    card = long_card
+    detector = LoopbackDetector(card.root, station, announced=frozenset({"upload", "range"}))
+    station.orchestrator.link = detector
+    moved_when_known: list[int] = []
+    station.bus.subscribe(lambda e: moved_when_known.append(detector.bytes_sent)
+                          if e.type == "pipeline:step_started" and e.data.get("step") == "assign_jumps" else None)
+    ack = await station.orchestrator.file_list("desk-left", "CARD-BIG", "GOPRO", "1", card.listing)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed", timeout=180) == "succeeded"
+
+    assert_each_jump_under_its_own_passenger(station, card)
+    found = await searches(station, ack.execution_id)
+    assert {name: s["method"] for name, s in found.items()} == dict.fromkeys(found, "slices")
+    assert found["GX010002.MP4"]["found"] and found["GX010004.MP4"]["found"]
+    # The camera's serial came with the slices (the index at the tail): each jump in its folder.
+    for booking_id, name in card.passengers.items():
+        assert [p.name for p in (station.settings.library / DAY / f"{booking_id} {name}").iterdir() if p.is_dir()] == [SERIAL]
+    # Slices were asked as head, then the MP4 index at the tail (GoPro writes it last).
+    size = next(f["size"] for f in card.listing if f["path"].endswith("GX010002.MP4"))
+    head, tail = [(f["offset"], f["length"]) for r in detector.requests for f in r["files"]
+                  if "length" in f and f["path"].endswith("GX010002.MP4")]
+    assert head == (0, HEAD_BYTES) and tail[0] > head[1] and sum(tail) == size
+    fraction = moved_when_known[0] / card.total_bytes
+    print(f"\nbytes moved before every passenger was known: {moved_when_known[0]} of {card.total_bytes} "
+          f"({fraction:.1%}); the whole card afterwards: {detector.bytes_sent}")
+    assert fraction < 0.1
+    # Every byte of every clip reached the library all the same (each clip once, whole).
+    for path in card.owners:
+        stored = await station.db.read(lambda s, p=path: s.scalar(
+            select(ImportedFile.stored_path).where(ImportedFile.source_path == p)))
+        assert Path(stored).read_bytes() == (card.root / path).read_bytes()
+    probes_left = await station.db.read(lambda s: s.scalars(select(FileProbe.stored_path)).all())
+    assert not [p for p in probes_left if p and Path(p).exists()]  # slices deleted once searched
