@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import ImportedFile, Jump
+from app.db.models import ImportedFile, Jump, Passenger
 from app.file_hash import hash_file
 from app.pipeline.offload_report import REPORTS
 
@@ -122,6 +122,11 @@ def _load(session: Session, root: Path, since: str | None) -> tuple[list[_Record
     for output_dir, video in session.execute(select(Jump.output_dir, Jump.video_path)):
         if output_dir:
             products.add(os.path.realpath(Path(output_dir) / PASSENGER_DOCUMENT))
+        if video:
+            products.add(os.path.realpath(video))
+    for folder, video in session.execute(select(Passenger.folder, Passenger.video_path)):  # every camera's
+        if folder:
+            products.add(os.path.realpath(Path(folder) / PASSENGER_DOCUMENT))
         if video:
             products.add(os.path.realpath(video))
     return records, products

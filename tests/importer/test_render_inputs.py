@@ -16,7 +16,7 @@ import av
 import pytest
 from sqlalchemy import select
 
-from app.db.models import ExecutionFile, StepState
+from app.db.models import ExecutionFile, Jump, StepState
 from app.media import probe as probe_module
 from app.media.sample_card import write_sample_card
 from tests.importer.loopback import LoopbackDetector, start_station, steps_named, wait_execution
@@ -68,7 +68,8 @@ async def test_bytes_ffmpeg_reads_as_a_raw_stream_are_set_aside_not_rendered(sta
     assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
 
     folder = ana_folder(station, card)
-    assert (folder / Path(JUNK).name).read_bytes() == junk  # kept as copied
+    [kept] = folder.rglob(Path(JUNK).name)  # in its camera's subfolder
+    assert kept.read_bytes() == junk  # kept as copied
     [entry] = [c for c in json.loads((folder / "passenger.json").read_text())["clips"] if c["card_path"] == JUNK]
     assert "not a video container" in entry["metadata"]["error"]
     ana = card.passengers[0]
@@ -105,9 +106,10 @@ async def test_the_render_waits_for_a_slow_read_of_its_clips(station, card, tmp_
         [slow] = [s for s in await steps_named(station, ack.execution_id, "extract_metadata") if s.key == JUNK]
         assert slow.state == StepState.RUNNING
         renders = {s.key: s for s in await steps_named(station, ack.execution_id, "render_final")}
-        jump_id = await station.db.read(lambda s: s.scalar(select(ExecutionFile.jump_id).where(
+        passenger_id = await station.db.read(lambda s: s.scalar(select(Jump.passenger_id).join(
+            ExecutionFile, ExecutionFile.jump_id == Jump.id).where(
             ExecutionFile.execution_id == ack.execution_id, ExecutionFile.path == JUNK)))
-        ana_render = renders[str(jump_id)]
+        ana_render = renders[f"passenger-{passenger_id}"]  # one render per passenger
         assert ana_render.state == StepState.PENDING  # not queued while its clip is being read
     finally:
         release.set()

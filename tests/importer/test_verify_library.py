@@ -46,11 +46,11 @@ async def test_verify_finds_a_flipped_byte_a_deleted_clip_and_a_stray_file(tmp_p
 
     library = data_dir / "library" / DAY
     ana, ben = card.passengers
-    flipped = library / f"{ana.booking_id} {ana.passenger_name}" / Path(ana.clips[-1]).name
+    [flipped] = (library / f"{ana.booking_id} {ana.passenger_name}").rglob(Path(ana.clips[-1]).name)
     data = bytearray(flipped.read_bytes())
     data[len(data) // 2] ^= 0x01  # one bit, mid-file: same size, same time
     flipped.write_bytes(bytes(data))
-    deleted = library / f"{ben.booking_id} {ben.passenger_name}" / Path(ben.clips[0]).name
+    [deleted] = (library / f"{ben.booking_id} {ben.passenger_name}").rglob(Path(ben.clips[0]).name)
     deleted.unlink()
     stray = library / "_unassigned" / "3A1F-77C2" / "copied by hand.MP4"
     stray.write_bytes(b"not from the station")

@@ -230,10 +230,11 @@ async def test_a_file_gone_from_the_card_leaves_it_incomplete_without_a_wipe(sta
 async def test_a_library_copy_that_does_not_read_back_identical_leaves_the_card_incomplete(station, card, monkeypatch):
     station.settings.wipe_after_import = True
     ana = card.passengers[0]
-    damaged = station.settings.library / "2026-11-23" / f"{ana.booking_id} {ana.passenger_name}" / Path(ana.clips[-1]).name
+    folder = station.settings.library / "2026-11-23" / f"{ana.booking_id} {ana.passenger_name}"
     real_clean = cleanup_step._clean
 
     def clean_and_damage(staging):  # the disk flips a bit after the file was stored and filed
+        [damaged] = folder.rglob(Path(ana.clips[-1]).name)  # in its camera's subfolder
         data = bytearray(damaged.read_bytes())
         data[len(data) // 3] ^= 0x10
         damaged.write_bytes(bytes(data))
@@ -246,7 +247,7 @@ async def test_a_library_copy_that_does_not_read_back_identical_leaves_the_card_
         incomplete = await detector.wait_for("sd:card_status", lambda d: d["state"] != "importing")
         assert incomplete["state"] == "incomplete" and incomplete["safe_to_format"] is False
         [verify] = await steps_named(station, execution_id, "verify_copies")
-        assert verify.state == "failed" and damaged.name in verify.error and "sha256" in verify.error
+        assert verify.state == "failed" and Path(ana.clips[-1]).name in verify.error and "sha256" in verify.error
         assert detector.of_type("sd:wipe_request") == []
         assert await station.db.read(lambda s: s.scalar(select(func.count()).select_from(CardWipe))) == 0
 
