@@ -1,0 +1,26 @@
+"""imported_file: the tolerant-match index also holds `modified`
+
+The match of a card's listing against the imported files reads (name, size, modified) for
+every listed name; with `modified` in the index the lookup never touches the table rows.
+
+Revision ID: perf_1
+Revises: 0002
+Create Date: 2026-11-29 17:00:00
+"""
+
+from alembic import op
+
+revision = 'perf_1'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_imported_file_name_size_modified', 'imported_file', ['name', 'size', 'modified'], unique=False)
+    op.drop_index('ix_imported_file_name_size', table_name='imported_file')
+
+
+def downgrade() -> None:
+    op.create_index('ix_imported_file_name_size', 'imported_file', ['name', 'size'], unique=False)
+    op.drop_index('ix_imported_file_name_size_modified', table_name='imported_file')
