@@ -265,8 +265,8 @@ class ImportedFile(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    # Name, size and time are indexed together for the tolerant match (FAT rounding, clock
-    # shifts): the match reads only the index (app/pipeline/fingerprint.py).
+    # Size, name and time are indexed together for the tolerant match (FAT rounding, clock
+    # shifts): the match looks files up by size and reads only the index (pipeline/fingerprint.py).
     name: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     modified: Mapped[datetime]
@@ -281,4 +281,4 @@ class ImportedFile(Base):
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-Index("ix_imported_file_name_size_modified", ImportedFile.name, ImportedFile.size, ImportedFile.modified)
+Index("ix_imported_file_size_name_modified", ImportedFile.size, ImportedFile.name, ImportedFile.modified)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 
-from sqlalchemy import BigInteger, ColumnElement, FromClause, String, any_, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, String, any_, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -74,9 +74,10 @@ _imported = ImportedFile.__table__
 def find_imported(session: Session, files: Sequence[ListedFile]) -> dict[str, int]:
     """Map each listed path that was imported before to its imported_file id.
 
-    One query for the whole listing: its (name, size) pairs, passed as one parameter, joined
-    on index ix_imported_file_name_size_modified, which holds every column read. The
-    tolerant time match (FAT rounding, zone shifts) is compared here, on plain rows.
+    One query for the whole listing: the imported files of the listed sizes (sizes of media
+    files rarely coincide, names do: GX010001.MP4 is on every camera), on index
+    ix_imported_file_size_name_modified, which holds every column read. Name and the
+    tolerant time match (FAT rounding, zone shifts) are compared here, on plain rows.
     """
     return _find_imported(session, [(f.name, f) for f in files])
 
@@ -86,12 +87,10 @@ def _find_imported(session: Session, keyed: Sequence[tuple[str, ListedFile]]) ->
     if not keyed:
         return {}
     connection = session.connection()
-    listed = _pairs(connection.dialect.name, list({(name, f.size) for name, f in keyed}))
-    query = (select(_imported.c.id, _imported.c.name, _imported.c.size,
-                    # As stored, not through UTCDateTime: parsing was most of the cost per row.
-                    type_coerce(_imported.c.modified, String))
-             .select_from(listed.join(_imported, (_imported.c.name == listed.c.name)
-                                      & (_imported.c.size == listed.c.size))))
+    sizes = list({f.size for _, f in keyed})
+    query = select(_imported.c.id, _imported.c.name, _imported.c.size,
+                   # As stored, not through UTCDateTime: parsing was most of the cost per row.
+                   type_coerce(_imported.c.modified, String)).where(_among(connection.dialect.name, _imported.c.size, sizes))
     by_key: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for row_id, name, size, modified in connection.execute(query).all():
         by_key.setdefault((name, size), []).append((_stored_epoch_us(modified), row_id))
@@ -109,20 +108,9 @@ def _find_imported(session: Session, keyed: Sequence[tuple[str, ListedFile]]) ->
     return found
 
 
-def _pairs(dialect: str, pairs: list[tuple[str, int]]) -> FromClause:
-    """The listing's (name, size) pairs as a table from ONE bound parameter: thousands of
-    parameters (IN lists, inserts into a temporary table) cost more than the lookups."""
-    if dialect == "postgresql":
-        names, sizes = [n for n, _ in pairs], [s for _, s in pairs]
-        return func.unnest(literal(names, ARRAY(String)), literal(sizes, ARRAY(BigInteger))).table_valued(
-            "name", "size").render_derived("listed")
-    each = func.json_each(literal(json.dumps(pairs))).table_valued("value")  # SQLite
-    return select(func.json_extract(each.c.value, "$[0]").label("name"),
-                  func.json_extract(each.c.value, "$[1]").label("size")).subquery("listed")
-
-
 def _among(dialect: str, column: ColumnElement, values: list) -> ColumnElement[bool]:
-    """`column IN values` with the list as one bound parameter (see _pairs)."""
+    """`column IN values` with the list as ONE bound parameter: thousands of parameters cost
+    more to render and plan than the lookups themselves."""
     if dialect == "postgresql":
         return column == any_(literal(values, ARRAY(column.type)))
     listed = func.json_each(literal(json.dumps(values))).table_valued("value")  # SQLite

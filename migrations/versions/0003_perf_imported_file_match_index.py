@@ -1,7 +1,8 @@
-"""imported_file: the tolerant-match index also holds `modified`
+"""imported_file: the tolerant-match index is (size, name, modified)
 
-The match of a card's listing against the imported files reads (name, size, modified) for
-every listed name; with `modified` in the index the lookup never touches the table rows.
+The match of a card's listing against the imported files looks them up by size (names repeat
+across cameras, sizes rarely do) and reads (name, size, modified): with all three in the
+index the lookup never touches the table rows.
 
 Revision ID: perf_1
 Revises: 0002
@@ -17,10 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_imported_file_name_size_modified', 'imported_file', ['name', 'size', 'modified'], unique=False)
+    op.create_index('ix_imported_file_size_name_modified', 'imported_file', ['size', 'name', 'modified'], unique=False)
     op.drop_index('ix_imported_file_name_size', table_name='imported_file')
 
 
 def downgrade() -> None:
     op.create_index('ix_imported_file_name_size', 'imported_file', ['name', 'size'], unique=False)
-    op.drop_index('ix_imported_file_name_size_modified', table_name='imported_file')
+    op.drop_index('ix_imported_file_size_name_modified', table_name='imported_file')
