@@ -130,7 +130,7 @@ def stored_paths(session: Session, ids: Iterable[int]) -> dict[int, str]:
     connection = session.connection()
     query = select(_imported.c.id, _imported.c.stored_path).where(
         _among(connection.dialect.name, _imported.c.id, sorted(set(ids))))
-    return dict(connection.execute(query).tuples().all())
+    return dict(connection.execute(query).all())
 
 
 def new_files(session: Session, files: Iterable[ListedFile]) -> list[ListedFile]:

@@ -129,7 +129,7 @@ async def test_second_insertion_requests_nothing_new(station, card):
 
     def skipped(session):
         rows = session.scalars(select(ExecutionFile).where(ExecutionFile.execution_id == second.execution_id)).all()
-        stored = dict(session.execute(select(ImportedFile.source_path, ImportedFile.stored_path)).tuples().all())
+        stored = dict(session.execute(select(ImportedFile.source_path, ImportedFile.stored_path)).all())
         return {f.path: f.error for f in rows if f.path in stored}, stored
 
     errors, stored = await station.db.run(skipped)
