@@ -8,7 +8,8 @@ sizes. Two figures:
 - filter: a 20,000-file listing, half imported before (some shifted by FAT's 2-second rounding
   or a whole-hour camera clock shift), half new, through `split_listing` (the rule used by the
   ack and by filter_new_files). Beside it, the anchor: the raw driver looking the listing up by
-  exact fingerprint in chunked `IN` queries (fingerprints computed beforehand, no tolerance).
+  exact fingerprint in chunked `IN` queries (fingerprints computed beforehand, no tolerance),
+  on the same database and, in a Postgres run, on SQLite too.
 - ack: the same card listed a second time with nothing new, from `sd:file_list` sent on a real
   WebSocket to `sd:file_list_ack` received, against a running station (workers off, so the
   import it creates does not run); and the same through `orchestrator.file_list` directly.
@@ -234,6 +235,14 @@ def main() -> None:
         anchor(db, fingerprints)
         ours, ours_median, new = best(args.runs, lambda: station_split(db, files))
         theirs, theirs_median, exact_hits = best(args.runs, lambda: anchor(db, fingerprints))
+        sqlite_anchor = None
+        if db.engine.dialect.name != "sqlite":  # the anchor is SQLite's: measure it too
+            sqlite_db = Database(f"sqlite:///{Path(tmp) / 'anchor.db'}")
+            upgrade(sqlite_db.engine)
+            populate(sqlite_db, args.imported)
+            anchor(sqlite_db, fingerprints)
+            sqlite_anchor, sqlite_anchor_median, _ = best(args.runs, lambda: anchor(sqlite_db, fingerprints))
+            sqlite_db.close()
         imported_before = len(files) - new
         print(f"listing: {len(files)} files, {imported_before} imported before "
               f"(with FAT rounding and clock shifts), {new} new; {args.runs} runs each, fastest (median)")
@@ -241,6 +250,8 @@ def main() -> None:
         print(f"{'station: split_listing':34}{ours:9.3f} ({ours_median:.3f}){imported_before:8d}")
         print(f"{'anchor: raw exact chunked IN':34}{theirs:9.3f} ({theirs_median:.3f}){exact_hits:8d}"
               "   (no tolerance: shifted clocks look new)")
+        if sqlite_anchor is not None:
+            print(f"{'  the same anchor on SQLite':34}{sqlite_anchor:9.3f} ({sqlite_anchor_median:.3f}){exact_hits:8d}")
 
         again = seen_again(args.listing, args.imported, stride=9)
         over_ws, direct = asyncio.run(measure_ack(Path(tmp) / "station", url, again, args.runs))
