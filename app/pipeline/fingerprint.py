@@ -71,19 +71,25 @@ _NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)
 _imported = ImportedFile.__table__
 
 
-def find_imported(session: Session, files: Sequence[ListedFile]) -> dict[str, int]:
-    """Map each listed path that was imported before to its imported_file id.
+def find_imported(session: Session, files: Sequence[ListedFile]) -> dict[str, ImportedFile]:
+    """Map each listed path that was imported before to its record."""
+    ids = _imported_ids(session, [(f.name, f) for f in files])
+    if not ids:
+        return {}
+    connection = session.connection()
+    records = {r.id: r for r in session.scalars(
+        select(ImportedFile).where(_among(connection.dialect.name, ImportedFile.id, sorted(set(ids.values())))))}
+    return {path: records[row_id] for path, row_id in ids.items()}
+
+
+def _imported_ids(session: Session, keyed: Sequence[tuple[str, ListedFile]]) -> dict[str, int]:
+    """Map each listed path (with its file name worked out) that was imported before to its id.
 
     One query for the whole listing: the imported files of the listed sizes (sizes of media
     files rarely coincide, names do: GX010001.MP4 is on every camera), on index
     ix_imported_file_size_name_modified, which holds every column read. Name and the
     tolerant time match (FAT rounding, zone shifts) are compared here, on plain rows.
     """
-    return _find_imported(session, [(f.name, f) for f in files])
-
-
-def _find_imported(session: Session, keyed: Sequence[tuple[str, ListedFile]]) -> dict[str, int]:
-    """find_imported, with each file's name already worked out."""
     if not keyed:
         return {}
     connection = session.connection()
@@ -135,7 +141,7 @@ def stored_paths(session: Session, ids: Iterable[int]) -> dict[int, str]:
 
 def new_files(session: Session, files: Iterable[ListedFile]) -> list[ListedFile]:
     files = list(files)
-    seen = find_imported(session, files)
+    seen = _imported_ids(session, [(f.name, f) for f in files])
     return [f for f in files if f.path not in seen]
 
 
@@ -162,5 +168,5 @@ def split_listing(session: Session, files: Sequence[ListedFile], import_proxies:
             wanted.append((component.casefold(), f))
         else:
             other.append(f.path)
-    seen = _find_imported(session, wanted)
+    seen = _imported_ids(session, wanted)
     return ListingSplit([f.path for _, f in wanted if f.path not in seen], seen, other)

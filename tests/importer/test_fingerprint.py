@@ -43,6 +43,7 @@ def test_only_files_never_imported_are_new(db_url):
         found = find_imported(session, listing)
         fresh = new_files(session, listing)
     assert set(found) == {"DCIM/100GOPRO/GX010001.MP4", "DCIM/100GOPRO/gx010002.mp4"}
+    assert found["DCIM/100GOPRO/gx010002.mp4"].stored_path == "/lib/gx010002.mp4"  # the record itself
     assert [f.path for f in fresh] == ["DCIM/100GOPRO/GX010003.MP4", "DCIM/100GOPRO/GX010004.MP4",
                                        "DCIM/101GOPRO/GX010001.MP4", "DCIM/101GOPRO/GX010005.MP4"]
     db.close()
