@@ -1,25 +1,35 @@
-"""Upload throughput and station memory: the reference Detector sends a 1 GiB file to a station
-over loopback; a plain `cp` of the same file is the baseline measured in the same run.
+"""Upload throughput, CPU and memory of the station, beside a bare loop doing the same work.
 
-    .venv/bin/python bench/transfer.py [--size-mib 1024]
+    .venv/bin/python bench/transfer.py [--big-mib 4096]
 
-The station runs as its own process (so its peak RSS is its own) with the real net layer and
-a minimal orchestrator that asks for the one file and accepts it: the bench measures the
-Detector link, not the import pipeline. A 64 MiB upload runs first; the station's peak RSS
-after it and after the big file shows whether memory grows with file size.
-Last line: upload_mb_s=<n> cp_mb_s=<n> ratio=<n> peak_rss_mb=<n>
+A card with a 64 MiB, a 1 GiB and a 4 GiB file (the size of a GoPro chapter; incompressible
+bytes, made quickly by repeating an 8 MiB random block) goes through two paths:
+
+- bare loop, in this process: a websockets client (reads the file, SHA-256, 1 MiB binary
+  frames) and a websockets server (SHA-256, write, fsync, rename), each on its own thread and
+  event loop, over loopback. The least that moving and checking the bytes costs.
+- station: the real net layer in its own process with a minimal orchestrator that asks for
+  each file once and accepts it, and the reference Detector (`python -m app detector`) in
+  another: what the import pipeline's copies go through.
+
+Both are timed per file from the first byte announced to the file renamed into place. The
+station's CPU seconds (psutil, all its threads) and RSS are read when each file is stored.
+Files are deleted as soon as they are measured.
+The disk's own write+fsync speed is measured last, as the physical limit of both.
+Last line: upload_mb_s=<n> bare_mb_s=<n> ratio=<n> cpu_s_per_gib=<n> rss_1gib_mb=<n> rss_4gib_mb=<n> disk_mb_s=<n>
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789"
 MIB = 1024 * 1024
+CHUNK = MIB  # the station's chunk_size (welcome), the frame size of both paths
 
 
 # -- the station side (runs in a child process: `bench/transfer.py _station DATA_DIR`) ------------
@@ -44,36 +55,44 @@ class _Ack:
 
 
 class BenchOrchestrator:
-    """Asks for every listed file once, accepts its upload, reports the time it took."""
+    """Asks for every listed file once, accepts its upload, reports time, CPU and memory."""
 
     def __init__(self, station) -> None:
+        import psutil  # noqa: PLC0415
+
         self.station = station
         self.library = station.settings.library
-        self.started: dict[str, float] = {}
-        self.cpu_at_start: dict[str, float] = {}
+        self.process = psutil.Process()
+        self.started: dict[str, tuple[float, float]] = {}
+
+    def _cpu_seconds(self) -> float:
+        times = self.process.cpu_times()
+        return times.user + times.system
 
     async def file_list(self, detector_id, card_id, label, slot, files):
         for n, entry in enumerate(files):
-            request_id = f"r-bench-{n}"
-            self.started[request_id] = 0.0
             self.station.link.send_copy_request(detector_id, {
-                "request_id": request_id, "card_id": card_id, "mode": "upload",
+                "request_id": f"r-bench-{n}", "card_id": card_id, "mode": "upload",
                 "files": [{"path": entry["path"], "size": entry["size"], "offset": 0}], "dest_dir": None})
         return _Ack(1, len(files), len(files))
 
     async def begin_upload(self, detector_id, request_id, path, size, offset):
-        if request_id not in self.started:
+        if not request_id.startswith("r-bench-"):
             raise LookupError(request_id)
-        self.started[request_id] = time.perf_counter()  # timed from the first byte's announcement
-        self.cpu_at_start[request_id] = _cpu_seconds()
+        self.started[request_id] = (time.perf_counter(), self._cpu_seconds())
         final = self.library / ".ingest-staging" / "1" / "files" / path
         return _Target(final.with_name(final.name + ".partial"), final)
 
     async def file_stored(self, detector_id, request_id, path, final_path, sha256, size):
-        seconds = time.perf_counter() - self.started[request_id]
-        print(json.dumps({"stored": path, "size": size, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
-                          "loop_lag_max_ms": LOOP_LAG["max_ms"],
-                          "cpu_seconds": _cpu_seconds() - self.cpu_at_start[request_id]}), flush=True)
+        started, cpu_at_start = self.started.pop(request_id)
+        seconds = time.perf_counter() - started
+        cpu = self._cpu_seconds() - cpu_at_start
+        rss_mb = self.process.memory_info().rss / MIB
+        stored_size = Path(final_path).stat().st_size
+        Path(final_path).unlink()
+        print(json.dumps({"stored": path, "size": size, "stored_size": stored_size, "sha256": sha256,
+                          "seconds": seconds, "cpu_seconds": cpu, "rss_mb": rss_mb,
+                          "loop_lag_max_ms": LOOP_LAG["max_ms"]}), flush=True)
         LOOP_LAG["max_ms"] = 0.0
 
     async def file_rejected(self, detector_id, request_id, path, reason):
@@ -104,45 +123,98 @@ async def _watch_loop_lag(tick: float = 0.01) -> None:
         LOOP_LAG["max_ms"] = max(LOOP_LAG["max_ms"], (loop.time() - start - tick) * 1000)
 
 
-def _cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def _peak_rss_mb() -> float:
-    """The process's high-water mark of resident memory (Linux VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource  # noqa: PLC0415 - not Linux: ru_maxrss (KiB on Linux, bytes on macOS)
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-
-
 async def serve_station(data_dir: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from app.config import load_settings  # noqa: PLC0415
     from app.station import Station  # noqa: PLC0415
 
     settings = load_settings({"data_dir": str(data_dir), "host": "127.0.0.1", "port": 0, "token": TOKEN,
-                              "workers": 0}, environ={})
+                              "workers": 0, "chunk_size": CHUNK}, environ={})
     station = Station(settings)
     await station.start()
-    real = getattr(station, "orchestrator", None)
+    real = station.orchestrator
     station.orchestrator = BenchOrchestrator(station)
-    asyncio.create_task(_watch_loop_lag())
-    print(json.dumps({"port": station.port, "peak_rss_mb": _peak_rss_mb()}), flush=True)
+    lag = asyncio.create_task(_watch_loop_lag())
+    print(json.dumps({"port": station.port}), flush=True)
     try:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
     finally:
+        lag.cancel()
         station.orchestrator = real
         await station.stop()
 
 
-# -- the parent: files, cp baseline, station and Detector processes ------------------------------
+# -- the bare loop (in this process) ----------------------------------------------------------
+async def _bare_receive(ws, folder: Path, results: dict) -> None:
+    """Server side: the name and size, then binary frames: SHA-256, write; fsync, rename."""
+    header = json.loads(await ws.recv())
+    started, cpu_at_start = time.perf_counter(), time.thread_time()
+    partial = folder / (header["name"] + ".partial")
+    hasher = hashlib.sha256()
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        received = 0
+        while received < header["size"]:
+            frame = await ws.recv()
+            hasher.update(frame)
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(fd, view):]
+            received += len(frame)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    final = folder / header["name"]
+    os.replace(partial, final)
+    results["seconds"] = time.perf_counter() - started
+    results["cpu_seconds"] = time.thread_time() - cpu_at_start  # the receiving side's thread only
+    results["sha256"] = hasher.hexdigest()
+    results["stored_size"] = final.stat().st_size
+    final.unlink()
+    await ws.send("stored")
+
+
+async def _bare_send(url: str, source: Path) -> str:
+    """Client side: read, SHA-256, send 1 MiB frames; wait for the server's word."""
+    from websockets.asyncio.client import connect  # noqa: PLC0415
+
+    hasher = hashlib.sha256()
+    async with connect(url, compression=None, max_size=None) as ws:
+        size = source.stat().st_size
+        await ws.send(json.dumps({"name": source.name, "size": size}))
+        with open(source, "rb", buffering=0) as fh:
+            while block := fh.read(CHUNK):
+                hasher.update(block)
+                await ws.send(block)
+        assert await ws.recv() == "stored"
+    return hasher.hexdigest()
+
+
+def bare_loop(source: Path, folder: Path) -> dict:
+    """One file through the bare loop; the sender runs on its own thread and event loop."""
+    from websockets.asyncio.server import serve  # noqa: PLC0415
+
+    folder.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+
+    async def run() -> None:
+        async with serve(lambda ws: _bare_receive(ws, folder, results), "127.0.0.1", 0,
+                         compression=None, max_size=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            sent: dict = {}
+            sender = threading.Thread(target=lambda: sent.update(sha=asyncio.run(_bare_send(f"ws://127.0.0.1:{port}", source))))
+            sender.start()
+            await asyncio.get_running_loop().run_in_executor(None, sender.join)
+            results["sent_sha256"] = sent.get("sha")
+
+    asyncio.run(run())
+    return results
+
+
+# -- the parent: the card, the bare loop, the station and Detector processes ----------------------
 def write_file(path: Path, size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    block = os.urandom(8 * MIB)  # incompressible, like video
+    block = os.urandom(8 * MIB)  # incompressible, like video; repeated: fast to make
     with open(path, "wb") as fh:
         left = size
         while left:
@@ -151,13 +223,33 @@ def write_file(path: Path, size: int) -> None:
             left -= n
 
 
-def timed_cp(source: Path, dest: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(["cp", str(source), str(dest)], check=True)
-    return time.perf_counter() - start
+def disk_write_mb_s(folder: Path, size: int) -> float:
+    """The disk's own limit: write `size` bytes and fsync them, no network, no hashing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "disk-limit.bin"
+    block = os.urandom(8 * MIB)
+    started = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for _ in range(size // len(block)):
+            os.write(fd, block)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    seconds = time.perf_counter() - started
+    path.unlink()
+    return size / 1e6 / seconds
 
 
-def upload_through_detector(work: Path, card: Path, expected: int) -> list[dict]:
+def sha256_of(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        while block := fh.read(8 * MIB):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+def upload_through_station(work: Path, card: Path, expected: int) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     station = subprocess.Popen([sys.executable, __file__, "_station", str(work / "station")], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True, env=env)
@@ -188,48 +280,44 @@ def upload_through_detector(work: Path, card: Path, expected: int) -> list[dict]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024, help="size of the big file (default 1024 MiB)")
+    parser.add_argument("--big-mib", type=int, default=4096, help="size of the biggest file (default 4096 MiB)")
     args = parser.parse_args()
-    size = args.size_mib * MIB
-    small = 64 * MIB
+    sizes = {"GX010001.MP4": 64 * MIB, "GX020002.MP4": 1024 * MIB, "GX030003.MP4": args.big_mib * MIB}
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp:
         work = Path(tmp)
-        card = work / "card"
-        big_file = card / "DCIM" / "100GOPRO" / "GX020002.MP4"
-        small_file = card / "DCIM" / "100GOPRO" / "GX010001.MP4"
-        write_file(small_file, small)
-        write_file(big_file, size)
+        folder = work / "card" / "DCIM" / "100GOPRO"
+        for name, size in sizes.items():
+            write_file(folder / name, size)
+        digests = {name: sha256_of(folder / name) for name in sizes}
 
-        cp_seconds = timed_cp(big_file, work / "cp-copy.MP4")
-        (work / "cp-copy.MP4").unlink()
+        bare = {name: bare_loop(folder / name, work / "bare") for name in sizes}
+        station = {Path(r["stored"]).name: r for r in upload_through_station(work, work / "card", len(sizes))}
+        disk_mb_s = disk_write_mb_s(work / "disk", 1024 * MIB)
 
-        results = upload_through_detector(work, card, expected=2)
-        by_path = {r["stored"]: r for r in results}
-        small_result = by_path["DCIM/100GOPRO/GX010001.MP4"]
-        big_result = by_path["DCIM/100GOPRO/GX020002.MP4"]
-        stored = work / "station" / "library" / ".ingest-staging" / "1" / "files" / "DCIM" / "100GOPRO" / "GX020002.MP4"
-        same = stored.stat().st_size == size
-        shutil.rmtree(work / "station", ignore_errors=True)
-
-    mb = size / 1e6
-    upload_mb_s = mb / big_result["seconds"]
-    cp_mb_s = mb / cp_seconds
-    print("orchestrator: minimal bench orchestrator in the station process (requests each file once, accepts it);"
-          " net layer, uploads and reference Detector are the real ones")
-    print(f"file: {args.size_mib} MiB over loopback, chunk size 1 MiB, SHA-256 on both ends, fsync before rename")
-    print(f"upload {big_result['seconds']:.2f} s = {upload_mb_s:.0f} MB/s;  cp {cp_seconds:.2f} s = {cp_mb_s:.0f} MB/s"
-          f" (baseline, same run, no fsync);  stored size ok: {same}")
-    gib = size / (1024 * MIB)
-    print(f"station CPU during the big upload: {big_result['cpu_seconds']:.2f} s "
-          f"({big_result['cpu_seconds'] / gib:.2f} CPU-s per GiB, all threads; load average now "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"station event loop: longest stall during the big upload {big_result['loop_lag_max_ms']:.1f} ms"
-          " (a 10 ms timer's lateness; hashing and writes run on threads)")
-    print(f"station peak RSS: after a 64 MiB upload {small_result['peak_rss_mb']:.0f} MB, "
-          f"after the {args.size_mib} MiB upload {big_result['peak_rss_mb']:.0f} MB")
-    print(f"upload_mb_s={upload_mb_s:.0f} cp_mb_s={cp_mb_s:.0f} ratio={upload_mb_s / cp_mb_s:.2f} "
-          f"peak_rss_mb={big_result['peak_rss_mb']:.0f}")
-    return 0 if same else 1
+    ok = all(bare[n]["sha256"] == bare[n]["sent_sha256"] == station[n]["sha256"] == digests[n]
+             and bare[n]["stored_size"] == station[n]["stored_size"] == sizes[n] for n in sizes)
+    print("station: real net layer and uploads in its own process, minimal orchestrator (asks each file once);"
+          " reference Detector in another process")
+    print(f"bare loop: websockets client and server in this process (a thread each), SHA-256 on both ends,"
+          f" write, fsync, rename; frames of {CHUNK // MIB} MiB on both paths")
+    print(f"{'':10}{'MB/s':>16}{'':>6}{'CPU-s per GiB':>20}{'station':>18}")
+    print(f"{'file':>10}{'station':>9}{'bare':>7}{'ratio':>6}{'station':>10}{'bare recv':>10}{'RSS MB':>9}{'loop lag ms':>12}")
+    for name, size in sizes.items():
+        s, b = station[name], bare[name]
+        station_mb_s, bare_mb_s = size / 1e6 / s["seconds"], size / 1e6 / b["seconds"]
+        gib = size / (1024 * MIB)
+        print(f"{size // MIB:>6} MiB{station_mb_s:9.0f}{bare_mb_s:7.0f}{station_mb_s / bare_mb_s:6.2f}"
+              f"{s['cpu_seconds'] / gib:10.2f}{b['cpu_seconds'] / gib:10.2f}{s['rss_mb']:9.0f}{s['loop_lag_max_ms']:12.1f}")
+    print(f"the disk alone (1 GiB written and fsynced, no network, no hashing): {disk_mb_s:.0f} MB/s")
+    print(f"bytes identical on both paths (SHA-256 and size): {ok};  load average {os.getloadavg()[0]:.1f}"
+          f" on {os.cpu_count()} CPUs")
+    big = list(sizes)[-1]
+    s, b = station[big], bare[big]
+    upload_mb_s, bare_mb_s = sizes[big] / 1e6 / s["seconds"], sizes[big] / 1e6 / b["seconds"]
+    print(f"upload_mb_s={upload_mb_s:.0f} bare_mb_s={bare_mb_s:.0f} ratio={upload_mb_s / bare_mb_s:.2f} "
+          f"cpu_s_per_gib={s['cpu_seconds'] / (sizes[big] / (1024 * MIB)):.2f} "
+          f"rss_1gib_mb={station['GX020002.MP4']['rss_mb']:.0f} rss_4gib_mb={s['rss_mb']:.0f} disk_mb_s={disk_mb_s:.0f}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -334,7 +334,8 @@ class ImportedFile(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    # Name and size are indexed together for the tolerant match (FAT rounding, clock shifts).
+    # Size, name and time are indexed together for the tolerant match (FAT rounding, clock
+    # shifts): the match looks files up by size and reads only the index (pipeline/fingerprint.py).
     name: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     modified: Mapped[datetime]
@@ -351,7 +352,7 @@ class ImportedFile(Base):
     verified_at: Mapped[datetime | None]
 
 
-Index("ix_imported_file_name_size", ImportedFile.name, ImportedFile.size)
+Index("ix_imported_file_size_name_modified", ImportedFile.size, ImportedFile.name, ImportedFile.modified)
 
 
 class HandoffLink(Base):
@@ -398,6 +399,8 @@ class PassengerExport(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
 class StationLibrary(Base):
     """The library of this setup (one row): every process files there, and its root holds a
     marker file with `library_id`, so a worker can tell it reaches the same library."""

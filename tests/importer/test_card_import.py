@@ -130,6 +130,14 @@ async def test_second_insertion_requests_nothing_new(station, card):
     assert await wait_execution(station, second.execution_id, "succeeded", "failed") == "succeeded"
     assert again.requests == []
 
+    def skipped(session):
+        rows = session.scalars(select(ExecutionFile).where(ExecutionFile.execution_id == second.execution_id)).all()
+        stored = dict(session.execute(select(ImportedFile.source_path, ImportedFile.stored_path)).all())
+        return {f.path: f.error for f in rows if f.path in stored}, stored
+
+    errors, stored = await station.db.run(skipped)
+    assert errors and all(error == f"imported before as {stored[path]}" for path, error in errors.items())
+
 
 async def test_card_listed_again_while_waiting_resumes_the_same_import(station, card):
     detector = LoopbackDetector(card.root, station, online=False)  # reader unplugged from the LAN

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.db.models import ExecutionFile, FileState, PipelineExecution
 from app.pipeline.base import BaseStep, StepContext, StepResult
-from app.pipeline.fingerprint import ListedFile, split_listing
+from app.pipeline.fingerprint import ListedFile, split_listing, stored_paths
 from app.pipeline.import_options import ImportOptions
 from app.pipeline.registry import register
 
@@ -28,11 +28,12 @@ class FilterNewFiles(BaseStep):
             ).all()
             split = split_listing(session, [ListedFile(f.path, f.size, f.modified) for f in files], import_proxies)
             other = set(split.not_imported_kind)
+            where = stored_paths(session, split.imported_before.values())
             for f in files:
                 if f.path in other:
                     f.state, f.error = FileState.SKIPPED, f"{f.kind} files are not imported"
                 elif f.path in split.imported_before:
-                    f.state, f.error = FileState.SKIPPED, f"imported before as {split.imported_before[f.path].stored_path}"
+                    f.state, f.error = FileState.SKIPPED, f"imported before as {where[split.imported_before[f.path]]}"
             execution.files_new = len(split.new)
             return {"files_total": execution.files_total, "files_new": len(split.new),
                     "imported_before": len(split.imported_before), "not_imported_kind": len(other)}
