@@ -69,6 +69,11 @@ def video_name(jump) -> str:
     return safe_component(f"{jump.booking_id} {jump.passenger_name}") + ".mp4"
 
 
+def preview_path(video: Path) -> Path:
+    """The watermarked low-resolution preview beside a passenger's video (shown before a sale)."""
+    return video.with_name(video.stem + " (preview).mp4")
+
+
 class Library:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

@@ -39,6 +39,7 @@ from app.pipeline.engine import PipelineEngine
 from app.pipeline.filing import file_into_jump, write_passenger_json
 from app.pipeline.fingerprint import ListedFile, split_listing
 from app.pipeline.import_options import ImportOptions
+from app.pipeline.branding_options import branding_params
 from app.pipeline.day_rule import jump_day
 from app.pipeline.library import Library
 from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
@@ -153,6 +154,7 @@ class Orchestrator:
                 session, card_import.NAME, detector_id=detector_id, card_id=card_id, card_label=label, slot=slot,
                 files_total=len(listing), files_new=len(split.new),
                 params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings)),
+                        "branding": branding_params(self.settings),
                         "capabilities": capabilities},
             )
             return FileListAck(execution.id, len(listing), len(split.new)), "created"
@@ -531,7 +533,8 @@ class Orchestrator:
                 if session.get(PipelineExecution, execution_id).params.get("passenger_id") == passenger_id:
                     return execution_id, False
             execution = self.engine.create_execution(session, passenger_render.NAME,
-                                                     params={"passenger_id": passenger_id})
+                                                     params={"passenger_id": passenger_id,
+                                                             "branding": branding_params(self.settings)})
             return execution.id, True
 
         execution_id, created = await self.db.run(create)

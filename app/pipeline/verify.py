@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import ImportedFile, Jump, Passenger
 from app.file_hash import hash_file
+from app.pipeline.library import preview_path
 from app.pipeline.offload_report import REPORTS
 
 DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -129,6 +130,7 @@ def _load(session: Session, root: Path, since: str | None) -> tuple[list[_Record
             products.add(os.path.realpath(Path(folder) / PASSENGER_DOCUMENT))
         if video:
             products.add(os.path.realpath(video))
+            products.add(os.path.realpath(preview_path(Path(video))))
     return records, products
 
 

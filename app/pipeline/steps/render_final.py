@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,11 +11,13 @@ from app.db.models import FileState, Jump, Passenger, PipelineExecution, VideoSt
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.file_kinds import VIDEO
 from app.pipeline.filing import write_passenger_json
-from app.pipeline.library import video_name
+from app.pipeline.branding_options import branding_of, branding_params
+from app.pipeline.library import preview_path, video_name
 from app.pipeline.passengers import edit_order
 from app.pipeline.registry import register
 
 if TYPE_CHECKING:
+    from app.media.branding import Branding, BrandedResult, TitleText
     from app.media.render import RenderResult
 
 MAX_RENDERS = 5  # footage that keeps arriving during renders: stop chasing it after this many
@@ -36,7 +39,7 @@ class RenderFinal(BaseStep):
             return StepResult.skip("no passenger")
 
         def clips_of(session) -> tuple[list[Path], Path]:
-            passenger = session.get(Passenger, passenger_id)
+            passenger = session.get_one(Passenger, passenger_id)
             passenger.video_state = VideoState.RENDERING
             clips = [Path(f.stored_path) for jump in edit_order(passenger)
                      for f in sorted(jump.files, key=lambda f: (f.modified, f.path))
@@ -44,7 +47,15 @@ class RenderFinal(BaseStep):
                      and not (f.media or {}).get("error")]
             return clips, Path(passenger.folder) / video_name(passenger)
 
-        from app.media.render import render_jump  # noqa: PLC0415 - loads FFmpeg; only where steps run
+        from app.media.branding import TitleText  # noqa: PLC0415 - loads FFmpeg; only where steps run
+
+        def title_and_branding(session) -> tuple[TitleText, Branding]:
+            passenger = session.get_one(Passenger, passenger_id)
+            stored = (session.get_one(PipelineExecution, ctx.execution_id).params or {}).get("branding")
+            return (TitleText(passenger.passenger_name, passenger.day),
+                    branding_of(stored if stored is not None else branding_params(ctx.settings)))
+
+        title, branding = await ctx.db.run(title_and_branding)
 
         for _ in range(MAX_RENDERS):
             clips, output = await ctx.db.run(clips_of)
@@ -55,14 +66,23 @@ class RenderFinal(BaseStep):
             ctx.log.info("rendering %d clips into %s", len(clips), output.name)
             ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.RENDERING.value,
                      reason="rendering")
+            started = time.monotonic()
             try:
-                result = await ctx.offload(render_jump, clips, output)
+                branded = await ctx.offload(_render, clips, output, branding, title)
             except Exception as exc:
                 error = str(exc)
                 await ctx.db.run(partial(_set_state, passenger_id=passenger_id, state=VideoState.FAILED, error=error))
                 ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.FAILED.value,
                          reason="render failed")
                 raise
+            result = branded.render
+            for note in branded.notes:
+                ctx.log.warning("rendered without that part of the branding: %s", note)
+            seconds = time.monotonic() - started
+            if branded.clips_s > 0:
+                ctx.log.info("render took %.1f s: %.1f s per minute of footage (%s%s)", seconds,
+                             seconds / (branded.clips_s / 60), result.method,
+                             ", branded" if branded.branded else "")
 
             def record(session, clips: list[Path] = clips, result: RenderResult = result) -> bool:
                 passenger = session.get(Passenger, passenger_id)
@@ -86,6 +106,17 @@ class RenderFinal(BaseStep):
                                       "duration_s": result.duration_s, "method": result.method})
             ctx.log.info("new footage arrived while rendering: rendering again")
         return StepResult.fail(f"footage kept arriving during {MAX_RENDERS} renders")
+
+
+def _render(clips: list[Path], output: Path, branding: Branding, title: TitleText) -> BrandedResult:
+    """The passenger's video (branded when the drop zone set it up), and with a logo the
+    watermarked preview beside it. Blocking: runs off the event loop."""
+    from app.media.branding import render_branded, render_preview  # noqa: PLC0415
+
+    branded = render_branded(clips, output, branding, title)
+    if branding.logo is not None and not any("logo" in note for note in branded.notes):
+        render_preview(output, preview_path(output), branding.logo)
+    return branded
 
 
 def _passenger_id(session, params, execution_id: int) -> int | None:
