@@ -24,6 +24,19 @@ def passenger_name(jump: dict[str, Any]) -> str:
     return str(jump.get("passenger_name") or "A passenger")
 
 
+def card_message(event: Event) -> str | None:
+    """`card:status`: a line when the card may go back into its camera (or must not be formatted)."""
+    data = event.data
+    if event.type != "card:status":
+        return None
+    card = str(data.get("card_id") or "The card")
+    if data.get("safe_to_format"):
+        return f"Card {card} is safe to format: all {data.get('files_total', 0)} files verified in the library"
+    if data.get("state") == "incomplete":
+        return f"Card {card} is incomplete: do not format it"
+    return None
+
+
 def ready_messages(event: Event) -> list[str]:
     """`pipeline:completed` -> one line per passenger whose video is ready."""
     jumps = event.data.get("jumps") or []
@@ -48,6 +61,12 @@ class ActivityNotifier(QObject):
         model.activity_changed.connect(self.refresh_title)
 
     def handle_event(self, event: Event) -> None:
+        card_text = card_message(event)
+        if card_text is not None:
+            self.sent.append(card_text)
+            if self.tray is not None:
+                self.tray.showMessage(APP_TITLE, card_text, icon("app"), 8000)
+            return
         if event.type != "pipeline:completed":
             return
         for text in ready_messages(event):

@@ -125,6 +125,16 @@ class DetectorsState(QObject):
                 for key in [k for k, t in info.transfers.items() if t.finished is None]:
                     del info.transfers[key]
                 self.changed.emit(info.detector_id)
+        elif kind in ("card:status", "card:wiped"):
+            info = self._by_execution(data.get("execution_id"))
+            if info is not None and info.card is not None and info.card.execution_id == data.get("execution_id"):
+                if kind == "card:wiped":
+                    info.card.state = "wiped"
+                elif data.get("safe_to_format"):
+                    info.card.state = "safe"  # every file read back from the library and matched
+                elif data.get("state") == "incomplete":
+                    info.card.state = "incomplete"
+                self.changed.emit(info.detector_id)
         elif kind == "pipeline:step_started":
             info = self._by_execution(data.get("execution_id"))
             if info is not None and info.card is not None and info.card.state != "importing":

@@ -91,3 +91,27 @@ def test_window_shows_detectors_from_the_station_bus(run_async, station_settings
             await wait_until(lambda: "GOPRO-ANA" in card.card.text(), what="card label")
             assert not window.detectors_panel.empty.isVisible()
     run_async(scenario())
+
+
+def test_the_card_says_when_it_is_safe_to_format_and_the_crew_is_told(qtbot):
+    from app.gui.activity import card_message
+
+    state = DetectorsState(clock=Clock())
+    panel = DetectorsPanel(state)
+    qtbot.addWidget(panel)
+    state.apply_event(Event("detector:connected", {"detector_id": "d", "name": "Desk"}))
+    state.apply_event(Event("pipeline:started", {"execution_id": 9, "detector_id": "d", "card_id": "3A1F",
+                                                 "files_total": 4, "files_new": 4}))
+    state.apply_event(Event("pipeline:completed", {"execution_id": 9}))
+    assert "imported ✓" in panel.cards["d"].card.text()
+    status = Event("card:status", {"execution_id": 9, "card_id": "3A1F", "detector_id": "d", "state": "complete",
+                                   "files_total": 4, "files_verified": 4, "safe_to_format": True})
+    state.apply_event(status)
+    assert "safe to format" in panel.cards["d"].card.text()
+    assert card_message(status) == "Card 3A1F is safe to format: all 4 files verified in the library"
+    state.apply_event(Event("card:wiped", {"execution_id": 9, "card_id": "3A1F", "detector_id": "d", "deleted": 4}))
+    assert "wiped" in panel.cards["d"].card.text()
+    incomplete = Event("card:status", {"execution_id": 9, "card_id": "3A1F", "state": "incomplete",
+                                       "files_total": 4, "files_verified": 2, "safe_to_format": False})
+    state.apply_event(incomplete)
+    assert "do not format" in panel.cards["d"].card.text() and "do not format" in card_message(incomplete)

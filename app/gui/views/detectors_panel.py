@@ -94,8 +94,9 @@ class DetectorCard(QFrame):
             self.card.setText("No card")
         else:
             label = card.label or card.card_id
-            state = {"done": " · imported ✓", "failed": " · needs attention", "cancelled": " · cancelled"}.get(
-                card.state, "")
+            state = {"done": " · imported ✓", "failed": " · needs attention", "cancelled": " · cancelled",
+                     "safe": " · <b>safe to format</b> ✓", "incomplete": " · incomplete: do not format",
+                     "wiped": " · wiped ✓"}.get(card.state, "")
             self.card.setText(
                 f"<b>{label}</b> &nbsp;·&nbsp; {card.files_new} new of {card.files_total} files"
                 f" &nbsp;·&nbsp; {card.files_received} received{state}"
