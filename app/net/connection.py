@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from app.net.bounds import log_peer
 from app.net.protocol import (
     CLOSE_HELLO_TIMEOUT,
     INTERNAL,
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 _CLOSE = object()  # outbox marker: close after everything queued before it was sent
 MAX_OUTBOX = 20_000  # messages queued for one peer (UI clients drop events well before this)
+# Bytes queued for one peer that does not read: errors before hello, everything after it.
+MAX_QUEUED_BEFORE_HELLO = 64 * 1024
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
 CLOSE_POLICY = 1008
 
 
@@ -44,6 +48,7 @@ class Connection:
         self.ws = ws
         self.machine = SessionMachine(self.role, service.settings.token, service.settings.chunk_size)
         self._outbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._queued_bytes = 0  # text waiting in the outbox
         self._sender: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None  # closes at once a peer that does not read
         self.closing = False
@@ -53,17 +58,20 @@ class Connection:
     def send(self, message: dict[str, Any]) -> None:
         if self.closing:
             return
-        if self._outbox.qsize() >= MAX_OUTBOX:
+        text = encode(message)
+        limit = MAX_QUEUED_BYTES if self.machine.phase is not Phase.AWAITING_HELLO else MAX_QUEUED_BEFORE_HELLO
+        if self._outbox.qsize() >= MAX_OUTBOX or self._queued_bytes + len(text) > limit:
             # The peer sends but does not read: drop it rather than hold its answers forever.
-            log.warning("%s %s does not read its messages; closing it", self.role, self.peer)
+            log_peer(log, logging.WARNING, "%s %s does not read its messages; closing it", self.role, self.peer)
             self.closing = True
             self._outbox.put_nowait((_CLOSE, CLOSE_POLICY, "not reading"))  # ends the sender once all went out
             self._closer = asyncio.get_running_loop().create_task(self.ws.close(CLOSE_POLICY, "not reading"))
             return
-        self._outbox.put_nowait(encode(message))
+        self._queued_bytes += len(text)
+        self._outbox.put_nowait(text)
 
     def send_error(self, error: ProtocolError) -> None:
-        log.info("%s %s: %s %s", self.role, self.peer, error.code, error.message)
+        log_peer(log, logging.INFO, "%s %s: %s %s", self.role, self.peer, error.code, error.message)
         self.send(error.envelope())
 
     def close(self, code: int, reason: str) -> None:
@@ -75,6 +83,9 @@ class Connection:
     def outbox_size(self) -> int:
         return self._outbox.qsize()
 
+    def outbox_bytes(self) -> int:
+        return self._queued_bytes
+
     async def _send_loop(self) -> None:
         try:
             while True:
@@ -82,6 +93,7 @@ class Connection:
                 if isinstance(item, tuple) and item[0] is _CLOSE:
                     await self.ws.close(item[1], item[2])
                     return
+                self._queued_bytes -= len(item)
                 await self.ws.send(item)
         except ConnectionClosed:
             pass
@@ -93,11 +105,13 @@ class Connection:
             try:
                 hello = await asyncio.wait_for(self._handshake(), self.service.hello_timeout)
             except TimeoutError:
-                log.info("%s %s sent no hello within %.0f s", self.role, self.peer, self.service.hello_timeout)
+                log_peer(log, logging.INFO, "%s %s sent no hello within %.0f s", self.role, self.peer,
+                         self.service.hello_timeout)
                 self.close(CLOSE_HELLO_TIMEOUT, "no hello in time")
                 return
-            if hello is None:
+            if hello is None or self.closing:
                 return
+            self.service.authenticated(self.ws)
             reply = welcome(self.service.settings.station_id, __version__, self.service.settings.chunk_size)
             if hello.id is not None:
                 reply["data"]["ref"] = hello.id
@@ -109,7 +123,7 @@ class Connection:
                 if isinstance(frame, str):
                     await self._text(frame)
                 else:
-                    await self.on_binary(frame)
+                    await self._binary(frame)
         except CloseConnection as close:
             self._close_for(close)
         except ConnectionClosed:
@@ -155,10 +169,16 @@ class Connection:
             log.exception("%s %s: handling %s failed", self.role, self.peer, message.type)
             self.send_error(ProtocolError(INTERNAL, f"the station failed to handle {message.type}", message.id))
 
+    async def _binary(self, frame: bytes) -> None:
+        try:
+            await self.on_binary(frame)
+        except ProtocolError as error:  # e.g. a binary frame on /ui: answered, the connection stays
+            self.send_error(error)
+
     def _close_for(self, close: CloseConnection) -> None:
         if close.error is not None:
             self.send_error(close.error)
-        log.info("closing %s %s: %d %s", self.role, self.peer, close.code, close.reason)
+        log_peer(log, logging.INFO, "closing %s %s: %d %s", self.role, self.peer, close.code, close.reason)
         self.close(close.code, close.reason)
 
     async def _finish_sending(self) -> None:

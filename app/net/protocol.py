@@ -14,12 +14,15 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
+from app.net.bounds import clip, listed, shown
+
 PROTOCOL_VERSION = 1
-HELLO_TIMEOUT_S = 10.0
+HELLO_TIMEOUT_S = 5.0
 MAX_TEXT_BYTES = 4 * 1024 * 1024
+MAX_HELLO_BYTES = 16 * 1024  # any message before hello; a hello is well under 2 KiB
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 
 # Close codes (docs/protocol.md).
@@ -53,6 +56,9 @@ MAX_LIST_LIMIT = 500
 DEFAULT_LIST_LIMIT = 50
 MAX_CAPABILITIES = 16
 MAX_INTEGER = 2**53 - 1  # sizes, offsets and ids: exact in every JSON implementation
+# Card times the station can file and compute with (FAT and exFAT hold 1980-2107).
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
 CAPABILITIES = ("upload", "shared_path")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -67,6 +73,7 @@ class ProtocolError(Exception):
     """Answer with an `error` envelope and keep the connection open."""
 
     def __init__(self, code: str, message: str, ref: Any = None) -> None:
+        message = clip(message)  # an answer never grows with the input that caused it
         super().__init__(message)
         self.code = code
         self.message = message
@@ -132,7 +139,7 @@ def text(max_chars: int, *, pattern: re.Pattern[str] | None = None, allow_empty:
         if len(value) > max_chars:
             raise ValueError(f"{name} is longer than {max_chars} characters")
         if pattern is not None and not pattern.fullmatch(value):
-            raise ValueError(f"{name} {value!r} does not match {pattern.pattern}")
+            raise ValueError(f"{name} {shown(value)} does not match {pattern.pattern}")
         if pattern is None and _CONTROL.search(value):
             raise ValueError(f"{name} contains control characters")
         return value
@@ -181,6 +188,12 @@ def timestamp(name: str, value: Any) -> str:
         raise ValueError(f"{name} {value!r} is not ISO 8601") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{name} {value!r} has no time zone")
+    try:  # 0001-01-01T00:00:00+01:00 is a valid string but no moment in UTC
+        in_range = EARLIEST_TIME <= parsed.astimezone(timezone.utc) < LATEST_TIME
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError(f"{name} {value!r} is outside {EARLIEST_TIME:%Y-%m-%d}..{LATEST_TIME:%Y-%m-%d} (UTC)")
     return value
 
 
@@ -188,7 +201,7 @@ def card_path(name: str, value: Any) -> str:
     """A relative POSIX path on a card, safe to join under a folder of the station."""
     problem = path_problem(value)
     if problem:
-        raise ValueError(f"{name} {value!r}: {problem}" if isinstance(value, str) else f"{name}: {problem}")
+        raise ValueError(f"{name} {shown(value)}: {problem}" if isinstance(value, str) else f"{name}: {problem}")
     return value
 
 
@@ -247,7 +260,7 @@ class Schema:
             raise ValueError(f"{name} must be an object")
         extra = sorted(set(value) - set(self.required) - set(self.optional))
         if extra:
-            raise ValueError(f"{name}: unexpected field(s) {', '.join(map(repr, extra))}")
+            raise ValueError(f"{name}: unexpected field(s) {listed(extra)}")
         missing = sorted(set(self.required) - set(value))
         if missing:
             raise ValueError(f"{name}: missing field(s) {', '.join(map(repr, missing))}")
@@ -267,7 +280,7 @@ def file_entries(name: str, value: Any) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for entry in entries:
         if entry["path"] in seen:
-            raise ValueError(f"{name}: path {entry['path']!r} is listed twice")
+            raise ValueError(f"{name}: path {shown(entry['path'])} is listed twice")
         seen.add(entry["path"])
     return entries
 
@@ -353,12 +366,12 @@ def parse_envelope(raw: str | bytes) -> Message:
         raise ProtocolError(BAD_MESSAGE, f"id must be a string of 1..{MAX_ID_CHARS} characters or an integer")
     extra = sorted(set(obj) - {"type", "id", "data"})
     if extra:
-        raise ProtocolError(BAD_MESSAGE, f"unexpected envelope field(s) {', '.join(map(repr, extra))}", ref)
+        raise ProtocolError(BAD_MESSAGE, f"unexpected envelope field(s) {listed(extra)}", ref)
     type_ = obj.get("type")
     if not isinstance(type_, str):
         raise ProtocolError(BAD_MESSAGE, "type is required and must be a string", ref)
     if type_ not in ALL_TYPES:
-        raise ProtocolError(BAD_MESSAGE, f"unknown type {type_[:64]!r}", ref)
+        raise ProtocolError(BAD_MESSAGE, f"unknown type {shown(type_, 64)}", ref)
     if "data" not in obj:
         raise ProtocolError(BAD_MESSAGE, "data is required", ref)
     if not isinstance(obj["data"], dict):

@@ -1,11 +1,14 @@
 """The listening socket: routes WebSocket paths to session handlers and answers plain HTTP.
 
 Routes are registered by the parts that own them (`/detector`, `/ui`, `GET /health`,
-`GET /api/...`); anything else is an HTTP 404.
+`GET /api/...`); anything else is an HTTP 404. WebSocket connections are admitted by
+`Admission` (caps in total, per address, before hello); until a peer said hello with the token
+its messages are held to `max_hello_message` bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -14,6 +17,8 @@ from urllib.parse import urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from app.net.admission import Admission
+from app.net.bounds import log_peer
 from app.net.http import error_response
 
 log = logging.getLogger(__name__)
@@ -23,16 +28,26 @@ SocketHandler = Callable[[ServerConnection], Awaitable[None]]
 HttpHandler = Callable[[Request, str], Awaitable[Response] | Response]
 
 MAX_TEXT_MESSAGE = 4 * 1024 * 1024
+MAX_HELLO_MESSAGE = 16 * 1024  # before hello (app.net.protocol.MAX_HELLO_BYTES)
+MAX_QUEUED_FRAMES = 16  # frames read ahead per connection; then the socket is not read
+WRITE_LIMIT = 64 * 1024  # bytes buffered for sending before a sender waits for the peer
+OPEN_TIMEOUT_S = 5.0  # for the HTTP upgrade; the protocol's hello timeout follows it
+CLOSE_TIMEOUT_S = 5.0  # a peer that does not answer our close frame is cut off after this
+CLOSE_TRY_LATER = 1013
 
 
 class StationServer:
-    def __init__(self, host: str, port: int, *, max_message: int = MAX_TEXT_MESSAGE) -> None:
+    def __init__(self, host: str, port: int, *, max_message: int = MAX_TEXT_MESSAGE,
+                 max_hello_message: int = MAX_HELLO_MESSAGE) -> None:
         self.host = host
         self.port = port
-        self.max_message = max_message
+        self.max_message = max_message  # after hello
+        self.max_hello_message = max_hello_message
+        self.admission = Admission()
         self._sockets: dict[str, SocketHandler] = {}
         self._http: dict[str, HttpHandler] = {}
         self._server: Server | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def websocket(self, path: str, handler: SocketHandler) -> None:
         self._sockets[path] = handler
@@ -52,7 +67,13 @@ class StationServer:
             self.host,
             self.port,
             process_request=self._process_request,
-            max_size=self.max_message,
+            # Small until the peer said hello: a peer without the token cannot make the
+            # station read (and hold) megabytes; `authenticated()` raises it.
+            max_size=self.max_hello_message,
+            max_queue=MAX_QUEUED_FRAMES,
+            write_limit=WRITE_LIMIT,
+            open_timeout=OPEN_TIMEOUT_S,
+            close_timeout=CLOSE_TIMEOUT_S,
             ping_interval=20,
             ping_timeout=20,
         )
@@ -67,6 +88,10 @@ class StationServer:
         split = urlsplit(request.path)
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         if upgrade and split.path in self._sockets:
+            refusal = self.admission.refusal(_address(connection))
+            if refusal is not None:  # refused before the handshake: cheap for both sides
+                log_peer(log, logging.INFO, "refused %s: %s", _address(connection), refusal)
+                return error_response(HTTPStatus.SERVICE_UNAVAILABLE, refusal)
             return None  # go on with the WebSocket handshake
         if not upgrade and split.path in self._http:
             result = self._http[split.path](request, split.query)
@@ -75,4 +100,28 @@ class StationServer:
 
     async def _dispatch(self, connection: ServerConnection) -> None:
         path = urlsplit(connection.request.path).path
-        await self._sockets[path](connection)
+        refusal = self.admission.enter(connection, _address(connection), lambda: self._evict(connection))
+        if refusal is not None:  # filled up during the handshake
+            await connection.close(CLOSE_TRY_LATER, refusal)
+            return
+        try:
+            await self._sockets[path](connection)
+        finally:
+            self.admission.leave(connection)
+
+    def authenticated(self, connection: ServerConnection) -> None:
+        """The peer said hello with the token: it may send the protocol's full message size."""
+        self.admission.authenticated(connection)
+        connection.protocol.max_message_size = self.max_message
+
+    def _evict(self, connection: ServerConnection) -> None:
+        log_peer(log, logging.INFO, "closing %s: too many connections waiting for hello", _address(connection))
+        task = asyncio.get_running_loop().create_task(
+            connection.close(CLOSE_TRY_LATER, "too many connections waiting for hello"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+
+def _address(connection: ServerConnection) -> str:
+    remote = connection.remote_address
+    return str(remote[0]) if remote else "?"
