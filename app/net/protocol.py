@@ -350,7 +350,12 @@ def validate_copy_request(data: Mapping[str, Any]) -> dict[str, Any]:
 def parse_envelope(raw: str | bytes) -> Message:
     """JSON text → `Message` with the envelope checked (not yet the body)."""
     if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
+        if len(raw) > MAX_TEXT_BYTES:
+            raise CloseConnection(CLOSE_TOO_LARGE, "text message over 4 MiB")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(BAD_MESSAGE, f"not UTF-8 at byte {exc.start}") from None
     if len(raw) > MAX_TEXT_BYTES or len(raw.encode("utf-8")) > MAX_TEXT_BYTES:
         raise CloseConnection(CLOSE_TOO_LARGE, "text message over 4 MiB")
     try:
