@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from app.net.admission import Admission
 from app.net.bounds import log_peer
@@ -34,6 +35,19 @@ WRITE_LIMIT = 64 * 1024  # bytes buffered for sending before a sender waits for 
 OPEN_TIMEOUT_S = 5.0  # for the HTTP upgrade; the protocol's hello timeout follows it
 CLOSE_TIMEOUT_S = 5.0  # a peer that does not answer our close frame is cut off after this
 CLOSE_TRY_LATER = 1013
+
+
+class StationConnection(ServerConnection):
+    """Stops reading a peer without the token once it is being closed: the rest of a 4 MB
+    message cut off at its header is left unread (reading it away stalled the event loop under
+    a flood); the close timeout then drops the connection."""
+
+    trusted = False
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.trusted and self.protocol.state in (State.CLOSING, State.CLOSED):
+            self.transport.pause_reading()
 
 
 class StationServer:
@@ -67,6 +81,7 @@ class StationServer:
             self.host,
             self.port,
             process_request=self._process_request,
+            create_connection=StationConnection,
             # Small until the peer said hello: a peer without the token cannot make the
             # station read (and hold) megabytes; `authenticated()` raises it.
             max_size=self.max_hello_message,
@@ -113,6 +128,8 @@ class StationServer:
         """The peer said hello with the token: it may send the protocol's full message size."""
         self.admission.authenticated(connection)
         connection.protocol.max_message_size = self.max_message
+        if isinstance(connection, StationConnection):
+            connection.trusted = True
 
     def _evict(self, connection: ServerConnection) -> None:
         log_peer(log, logging.INFO, "closing %s: too many connections waiting for hello", _address(connection))

@@ -9,6 +9,7 @@ import json
 import logging
 import urllib.request
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -37,10 +38,10 @@ async def start(tmp_path: Path, **flags) -> Station:
     return station
 
 
-@pytest.fixture
-async def limited(tmp_path) -> AsyncIterator[Station]:
+@asynccontextmanager
+async def limited_station(tmp_path: Path, *, max_connections: int = 6) -> AsyncIterator[Station]:
     """A station with small connection caps, set the way a user would (settings)."""
-    station = await start(tmp_path, max_connections=6, max_connections_per_address=4,
+    station = await start(tmp_path, max_connections=max_connections, max_connections_per_address=4,
                           max_connections_before_hello=3)
     real = station.orchestrator, station.engine
     station.orchestrator = RecordingOrchestrator(station.settings.library)
@@ -105,9 +106,9 @@ async def test_an_over_long_path_is_quoted_cut_in_the_error(station):
 async def test_a_megabyte_message_before_hello_is_closed_1009_not_answered(station):
     ws = await connect(url(station), compression=None, max_size=None)
     fields = {f"f{n}": "z" * 30 for n in range(90_000)}  # 3.7 MB, under the protocol's 4 MiB
-    await ws.send(json.dumps({"type": "hello", "data": {}, **fields}))
     answers = []
     try:
+        await ws.send(json.dumps({"type": "hello", "data": {}, **fields}))
         while True:
             answers.append(await asyncio.wait_for(ws.recv(), 5))
     except ConnectionClosed:
@@ -126,6 +127,12 @@ async def test_a_megabyte_message_before_hello_is_closed_1009_not_answered(stati
 
 
 # -- connection caps -----------------------------------------------------------------------------
+@pytest.fixture
+async def limited(tmp_path) -> AsyncIterator[Station]:
+    async with limited_station(tmp_path) as station:
+        yield station
+
+
 async def test_one_address_cannot_hold_more_than_its_share(limited):
     held = [await peer(limited, "127.0.0.1") for _ in range(2)]  # silent, waiting for their hello
     held += [await connected_detector_from(limited, "127.0.0.1", f"desk-{n}") for n in range(2)]
@@ -140,7 +147,12 @@ async def test_one_address_cannot_hold_more_than_its_share(limited):
         await ws.close()
 
 
-async def test_the_oldest_peer_waiting_for_hello_makes_room_for_a_real_detector(limited):
+async def test_the_oldest_peer_waiting_for_hello_makes_room_for_a_real_detector(tmp_path):
+    async with limited_station(tmp_path, max_connections=50) as limited:
+        await oldest_makes_room(limited)
+
+
+async def oldest_makes_room(limited: Station) -> None:
     silent = [await peer(limited, f"127.0.1.{n}") for n in range(1, 4)]  # the 3 allowed before hello
     detector = await connected_detector_from(limited, "127.0.2.1", "desk-a")
     await expect_close(silent[0], 1013)  # the oldest one waiting made room
