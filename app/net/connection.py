@@ -52,6 +52,12 @@ class Connection:
         self._sender: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None  # closes at once a peer that does not read
         self.closing = False
+        # While the session waits for the peer's next frame, closing it stops that wait at once
+        # (see _next_frame): a replaced Detector's partial file is let go without waiting for
+        # its close handshake, which a vanished peer never completes.
+        self._serving: asyncio.Task[Any] | None = None
+        self._in_recv = False
+        self._stop_reading = False
         self.peer = "%s:%s" % (ws.remote_address[:2] if ws.remote_address else ("?", "?"))
 
     # -- sending --------------------------------------------------------------------------
@@ -63,7 +69,7 @@ class Connection:
         if self._outbox.qsize() >= MAX_OUTBOX or self._queued_bytes + len(text) > limit:
             # The peer sends but does not read: drop it rather than hold its answers forever.
             log_peer(log, logging.WARNING, "%s %s does not read its messages; closing it", self.role, self.peer)
-            self.closing = True
+            self._mark_closing()
             self._outbox.put_nowait((_CLOSE, CLOSE_POLICY, "not reading"))  # ends the sender once all went out
             self._closer = asyncio.get_running_loop().create_task(self.ws.close(CLOSE_POLICY, "not reading"))
             return
@@ -78,7 +84,13 @@ class Connection:
         """Close after what is already queued went out."""
         if not self.closing:
             self._outbox.put_nowait((_CLOSE, code, reason))
-            self.closing = True
+            self._mark_closing()
+
+    def _mark_closing(self) -> None:
+        self.closing = True
+        if self._in_recv and self._serving is not None and not self._stop_reading:
+            self._stop_reading = True
+            self._serving.cancel()  # taken back in _next_frame; recv() is cancellation-safe
 
     def outbox_size(self) -> int:
         return self._outbox.qsize()
@@ -117,9 +129,8 @@ class Connection:
                 reply["data"]["ref"] = hello.id
             self.send(reply)
             await self.on_hello(hello)
-            async for frame in self.ws:
-                if self.closing:
-                    continue  # keep reading until the peer's close frame, ignoring what comes before it
+            self._serving = asyncio.current_task()
+            while (frame := await self._next_frame()) is not None:
                 if isinstance(frame, str):
                     await self._text(frame)
                 else:
@@ -133,6 +144,22 @@ class Connection:
                 await self.on_closed()
             finally:
                 await self._finish_sending()
+
+    async def _next_frame(self) -> str | bytes | None:
+        """The peer's next frame, or None once this connection is closing (what it sends after
+        that is not acted on; the close handshake finishes in the sender)."""
+        if self.closing:
+            return None
+        self._in_recv = True
+        try:
+            return await self.ws.recv()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._stop_reading and task is not None and task.uncancel() == 0:
+                return None  # our own stop (see _mark_closing), not the station shutting down
+            raise
+        finally:
+            self._in_recv = False
 
     async def _handshake(self) -> Message | None:
         while self.machine.phase is Phase.AWAITING_HELLO:

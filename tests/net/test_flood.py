@@ -5,6 +5,7 @@ station keeps serving real Detectors and `/health` meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import urllib.request
@@ -244,3 +245,27 @@ async def test_an_upload_of_a_file_another_connection_writes_is_refused_without_
     assert (await recv_json(second))["type"] == "sd:file_list_ack"
     for ws in (first, second):
         await ws.close()
+
+
+async def test_a_reconnecting_detector_writes_its_file_at_once_though_the_old_connection_went_silent(station):
+    """The old connection holds the partial file and never answers the station's close (a reader
+    whose network went away): the new connection is not kept waiting for it."""
+    old = await connected_detector(station, "desk-left")
+    station.orchestrator.issue("r-1", CARD_FILE)
+    payload = bytes(range(256)) * 400  # 102,400 bytes
+    await old.send(json.dumps({"type": "sd:upload_begin", "data": {
+        "request_id": "r-1", "path": CARD_FILE, "size": len(payload), "offset": 0}}))
+    await old.send(payload[:50_000])
+    old.transport.pause_reading()  # gone silent: it will never answer the close frame
+    new = await connected_detector(station, "desk-left")
+    await new.send(json.dumps({"type": "sd:upload_begin", "data": {
+        "request_id": "r-1", "path": CARD_FILE, "size": len(payload), "offset": 0}}))
+    for start in range(0, len(payload), 65536):
+        await new.send(payload[start:start + 65536])
+    await new.send(json.dumps({"type": "sd:file_copied", "data": {
+        "request_id": "r-1", "path": CARD_FILE, "size": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest()}}))
+    assert (await recv_json(new))["type"] == "sd:file_stored"
+    assert station.orchestrator.staged(CARD_FILE).read_bytes() == payload
+    await new.close()
+    old.transport.abort()
