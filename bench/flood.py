@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.media.sample_card import SampleCard, write_sample_card  # noqa: E402
-from tests.net.test_end_to_end import TOKEN, UiRecorder, reference_detector  # noqa: E402
-from tests.support.flood import HealthProbe, rss_mb  # noqa: E402
-from tests.support.station_process import running_station, station_env  # noqa: E402
+from app.media.sample_card import SampleCard, write_sample_card
+from tests.net.test_end_to_end import TOKEN, UiRecorder, reference_detector
+from tests.support.flood import HealthProbe, rss_mb
+from tests.support.station_process import running_station, station_env
 
 SETTLE_S = 8.0
 
@@ -44,7 +44,7 @@ async def one_run(work: Path, card: SampleCard, *, peers: int, seconds: float) -
         pid = station.process.pid
         with HealthProbe(station.base_url) as idle:  # the station settles after its start
             while len(idle.times_ms) < 40:
-                time.sleep(0.05)
+                await asyncio.sleep(0.05)
         rss_before = rss_mb(pid)
         flood = None
         if peers:

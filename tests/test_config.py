@@ -3,7 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, ensure_identity, load_settings, read_config_file, save_settings, write_config_file
+from app.config import (
+    ConfigError,
+    ensure_identity,
+    load_settings,
+    read_config_file,
+    save_settings,
+    write_config_file,
+)
 
 
 def test_data_dir_puts_everything_under_one_folder(tmp_path):

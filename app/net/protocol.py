@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from app.net.bounds import clip, listed, shown
@@ -57,8 +57,8 @@ DEFAULT_LIST_LIMIT = 50
 MAX_CAPABILITIES = 16
 MAX_INTEGER = 2**53 - 1  # sizes, offsets and ids: exact in every JSON implementation
 # Card times the station can file and compute with (FAT and exFAT hold 1980-2107).
-EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 CAPABILITIES = ("upload", "shared_path")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -189,7 +189,7 @@ def timestamp(name: str, value: Any) -> str:
     if parsed.tzinfo is None:
         raise ValueError(f"{name} {value!r} has no time zone")
     try:  # 0001-01-01T00:00:00+01:00 is a valid string but no moment in UTC
-        in_range = EARLIEST_TIME <= parsed.astimezone(timezone.utc) < LATEST_TIME
+        in_range = EARLIEST_TIME <= parsed.astimezone(UTC) < LATEST_TIME
     except OverflowError:
         in_range = False
     if not in_range:

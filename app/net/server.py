@@ -21,6 +21,7 @@ from websockets.protocol import State
 from app.net.admission import Admission
 from app.net.bounds import log_peer
 from app.net.http import error_response
+from app.net.protocol import MAX_HELLO_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ SocketHandler = Callable[[ServerConnection], Awaitable[None]]
 HttpHandler = Callable[[Request, str], Awaitable[Response] | Response]
 
 MAX_TEXT_MESSAGE = 4 * 1024 * 1024
-MAX_HELLO_MESSAGE = 16 * 1024  # before hello (app.net.protocol.MAX_HELLO_BYTES)
+MAX_HELLO_MESSAGE = MAX_HELLO_BYTES  # any message before the peer said hello with the token
 MAX_QUEUED_FRAMES = 16  # frames read ahead per connection; then the socket is not read
 WRITE_LIMIT = 64 * 1024  # bytes buffered for sending before a sender waits for the peer
 OPEN_TIMEOUT_S = 5.0  # for the HTTP upgrade; the protocol's hello timeout follows it

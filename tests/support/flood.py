@@ -25,6 +25,7 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Self
 
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
@@ -116,7 +117,7 @@ class HealthProbe:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="health-probe", daemon=True)
 
-    def __enter__(self) -> HealthProbe:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
