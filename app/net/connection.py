@@ -10,6 +10,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from app.net.bounds import log_peer
+from app.net.server import close_soon
 from app.net.protocol import (
     CLOSE_HELLO_TIMEOUT,
     INTERNAL,
@@ -71,7 +72,7 @@ class Connection:
             log_peer(log, logging.WARNING, "%s %s does not read its messages; closing it", self.role, self.peer)
             self._mark_closing()
             self._outbox.put_nowait((_CLOSE, CLOSE_POLICY, "not reading"))  # ends the sender once all went out
-            self._closer = asyncio.get_running_loop().create_task(self.ws.close(CLOSE_POLICY, "not reading"))
+            self._closer = close_soon(self.ws, CLOSE_POLICY, "not reading")
             return
         self._queued_bytes += len(text)
         self._outbox.put_nowait(text)

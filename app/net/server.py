@@ -124,6 +124,8 @@ class StationServer:
             await self._sockets[path](connection)
         finally:
             self.admission.leave(connection)
+            # websockets closes it next; a peer that does not read would hold that close forever.
+            asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S, _drop, connection)
 
     def authenticated(self, connection: ServerConnection) -> None:
         """The peer said hello with the token: it may send the protocol's full message size."""
@@ -134,10 +136,25 @@ class StationServer:
 
     def _evict(self, connection: ServerConnection) -> None:
         log_peer(log, logging.INFO, "closing %s: too many connections waiting for hello", _address(connection))
-        task = asyncio.get_running_loop().create_task(
-            connection.close(CLOSE_TRY_LATER, "too many connections waiting for hello"))
+        task = close_soon(connection, CLOSE_TRY_LATER, "too many connections waiting for hello")
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def close_soon(connection: ServerConnection, code: int, reason: str) -> asyncio.Task[None]:
+    """Close with `code`, and drop the TCP connection if that has not finished within the close
+    timeout: to a peer that does not read, the close frame never gets out (websockets waits for
+    its write buffer to drain without a deadline)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.call_later(CLOSE_TIMEOUT_S, _drop, connection)
+    task = loop.create_task(connection.close(code, reason))
+    task.add_done_callback(lambda _task: deadline.cancel())
+    return task
+
+
+def _drop(connection: ServerConnection) -> None:
+    if connection.protocol.state is not State.CLOSED and connection.transport is not None:
+        connection.transport.abort()
 
 
 def _address(connection: ServerConnection) -> str:

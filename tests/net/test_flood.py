@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import socket
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from app.config import load_settings
 from app.net.bounds import MAX_ERROR_TEXT
 from app.station import Station
-from tests.net.conftest import TOKEN, connected_detector, hello, recv_json, url
+from tests.net.conftest import TOKEN, connected_detector, eventually, hello, recv_json, url
 from tests.net.fakes import RecordingEngine, RecordingOrchestrator
 from tests.net.test_bad_input import CARD_FILE, expect_close, expect_error, listing
 
@@ -212,6 +213,29 @@ async def test_a_ui_client_that_asks_but_never_reads_is_closed_by_the_bytes_queu
     except ConnectionClosed:
         pass
     await expect_close(ws, 1008, timeout=30)
+    await health(station)
+
+
+async def test_a_peer_without_hello_that_never_reads_is_closed_by_the_bytes_queued_for_it(station, caplog):
+    caplog.set_level(logging.WARNING, logger="app.net")
+    station.net.hello_timeout = 60  # only the byte cap may end this connection
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
+    sock.connect(("127.0.0.1", station.port))
+    ws = await connect(url(station), sock=sock, compression=None, max_queue=1)
+    bad = json.dumps({"type": "sd:file_list", "data": {}, **{f"unexpected_{n}_{'u' * 30}": n for n in range(4)}})
+    try:
+        # Each earns an error of about 230 bytes, 3.5 MB in all: more than the kernel buffers
+        # between the two ends, in fewer answers than the 20,000 the count cap allows.
+        for _ in range(15_000):
+            await asyncio.wait_for(ws.send(bad), 2)
+    except (ConnectionClosed, TimeoutError):
+        pass  # closed, or the station stopped reading us
+    await eventually(lambda: any("does not read its messages" in r.getMessage() for r in caplog.records))
+    # The station lets go of it (though the peer never reads the close frame), long before the
+    # hello timeout; the peer, not reading, would not notice.
+    await eventually(lambda: station.server.admission.open_count == 0, timeout=30)
+    ws.transport.abort()
     await health(station)
 
 
