@@ -40,11 +40,16 @@ FILE_KEYS = (
     "station_id", "small_file_bytes", "qr_window_s", "qr_interval_s", "chunk_size",
     "import_proxies", "redis_prefix", "handoff_port", "handoff_days", "handoff_host",
     "drop_zone_name", "logo_path", "intro_s", "outro_s", "music_path", "music_level_db",
-    "wipe_after_import",
+    "wipe_after_import", "max_connections", "max_connections_per_address", "max_connections_before_hello",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
-RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers", "library", "handoff_port"})
+RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers", "library", "handoff_port",
+                          "max_connections", "max_connections_per_address", "max_connections_before_hello"})
+# Settings that are positive whole numbers.
+COUNT_KEYS = ("small_file_bytes", "chunk_size", "handoff_days", "max_connections", "max_connections_per_address",
+              "max_connections_before_hello")
+MIN_TOKEN_CHARS = 16
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -88,6 +93,11 @@ class Settings:
     handoff_port: int | None = None  # None: the listen port + 1 (any free port when that is 0)
     handoff_days: int = 7  # a link expires this many days after it was made
     handoff_host: str = ""  # the address in links; empty: this machine's LAN address
+    # WebSocket connections the station holds: in all, from one address, before their hello
+    # (app/net/admission.py; the oldest waiting for hello is closed to make room).
+    max_connections: int = 256
+    max_connections_per_address: int = 32
+    max_connections_before_hello: int = 64
     no_gui: bool = False
     # Set when --data-dir was not given: logs go to the platform's log folder.
     log_dir: Path = field(default=Path())
@@ -147,11 +157,13 @@ def _default_dirs(data_dir: Path | None) -> dict[str, Path]:
 def _coerce(key: str, value: Any) -> Any:
     """Turn a raw value (TOML, env text or flag) into the setting's type, or say why not."""
     try:
-        if key in ("port", "workers", "small_file_bytes", "chunk_size", "handoff_port", "handoff_days"):
+        if key == "token":
+            return check_token(str(value))
+        if key in ("port", "handoff_port", "workers", *COUNT_KEYS):
             number = int(value)
             if key in ("port", "handoff_port") and not 0 <= number <= 65535:
                 raise ConfigError(f"port must be 0-65535, got {number}")
-            if key in ("workers", "small_file_bytes", "chunk_size", "handoff_days") and number < (0 if key == "workers" else 1):
+            if key in ("workers", *COUNT_KEYS) and number < (0 if key == "workers" else 1):
                 raise ConfigError(f"{key} must be positive, got {number}")
             return number
         if key in ("qr_window_s", "qr_interval_s"):
@@ -203,19 +215,32 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return raw
 
 
+def check_token(token: str) -> str:
+    """A pairing token set by hand: long enough and not a word, so it cannot be guessed on the LAN."""
+    if (len(token) < MIN_TOKEN_CHARS or not any(c.isalpha() for c in token)
+            or not any(c.isdigit() for c in token)):
+        raise ConfigError(f"the pairing token must have at least {MIN_TOKEN_CHARS} characters with letters "
+                          f"and digits (got {len(token)} characters); leave it unset to get a generated one")
+    if len(token) > 256 or any(c.isspace() or not c.isprintable() for c in token):
+        raise ConfigError("the pairing token must be at most 256 characters, without spaces or control characters")
+    return token
+
+
 def write_config_file(path: Path, values: Mapping[str, Any]) -> None:
     """Write atomically so a crash never leaves half a config (and the token) behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
+    try:
+        tmp.unlink()  # a leftover of a crash may have other permissions: start afresh
+    except FileNotFoundError:
+        pass
+    # Owner-only from its first byte: it holds the pairing token (no window before a chmod).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    with os.fdopen(fd, "wb") as fh:
         tomli_w.dump({k: v for k, v in values.items() if v is not None}, fh)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    try:
-        os.chmod(path, 0o600)  # it holds the pairing token
-    except OSError:
-        pass
 
 
 def load_settings(
@@ -277,7 +302,11 @@ TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 def new_token() -> str:
     # Typed by hand on a Detector now and then: letters and digits only (no "-" a command
     # line would take for an option, no l/1 or O/0 to misread); 24 of them ≈ 140 bits.
-    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(24))
+    # Drawn again until it has a letter and a digit (check_token's rule; 1 draw in 40 has no digit).
+    while True:
+        token = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(24))
+        if any(c.isdigit() for c in token) and any(c.isalpha() for c in token):
+            return token
 
 
 def save_settings(settings: Settings, changes: Mapping[str, Any]) -> list[str]:

@@ -1,8 +1,16 @@
+import os
 from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, ensure_identity, load_settings, read_config_file, save_settings, write_config_file
+from app.config import (
+    ConfigError,
+    ensure_identity,
+    load_settings,
+    read_config_file,
+    save_settings,
+    write_config_file,
+)
 
 
 def test_data_dir_puts_everything_under_one_folder(tmp_path):
@@ -16,13 +24,13 @@ def test_data_dir_puts_everything_under_one_folder(tmp_path):
 
 
 def test_precedence_is_defaults_then_file_then_env_then_flags(tmp_path):
-    write_config_file(tmp_path / "config.toml", {"port": 9000, "workers": 5, "token": "from-file", "host": "10.0.0.1"})
-    env = {"INGEST_DATA_DIR": str(tmp_path), "INGEST_PORT": "9100", "INGEST_TOKEN": "from-env"}
-    settings = load_settings({"token": "from-flag"}, environ=env)
+    write_config_file(tmp_path / "config.toml", {"port": 9000, "workers": 5, "token": "from-file-0123456789", "host": "10.0.0.1"})
+    env = {"INGEST_DATA_DIR": str(tmp_path), "INGEST_PORT": "9100", "INGEST_TOKEN": "from-env-0123456789"}
+    settings = load_settings({"token": "from-flag-0123456789"}, environ=env)
     assert settings.workers == 5  # file beats default
     assert settings.host == "10.0.0.1"
     assert settings.port == 9100  # env beats file
-    assert settings.token == "from-flag"  # flag beats env
+    assert settings.token == "from-flag-0123456789"  # flag beats env
     assert settings.data_dir == tmp_path
 
 
@@ -61,6 +69,13 @@ def test_saving_settings_reports_what_needs_a_restart(tmp_path):
         save_settings(settings, {"qr_window_s": -1})
 
 
+def test_every_generated_token_passes_the_strength_rule():
+    from app.config import check_token, new_token
+
+    for _ in range(2000):  # a token without a digit came one draw in 40 and the next start refused it
+        assert check_token(new_token())
+
+
 def test_tokens_are_safe_to_type_on_a_command_line():
     from app.config import TOKEN_ALPHABET, new_token
 
@@ -68,3 +83,45 @@ def test_tokens_are_safe_to_type_on_a_command_line():
     assert len(tokens) == 200
     assert all(len(t) == 24 and set(t) <= set(TOKEN_ALPHABET) for t in tokens)
     assert not any(t.startswith("-") for t in tokens)
+
+
+@pytest.mark.parametrize("token", ["short1", "onlylettersbutlongenough", "1234567890123456789", "with space 0123456789"])
+@pytest.mark.parametrize("source", ["flag", "env", "file"])
+def test_a_weak_token_set_by_hand_is_refused_with_a_clear_message(tmp_path, token, source):
+    if source == "file":
+        (tmp_path / "config.toml").write_text(f'token = "{token}"\n')
+    env = {"INGEST_DATA_DIR": str(tmp_path), **({"INGEST_TOKEN": token} if source == "env" else {})}
+    with pytest.raises(ConfigError, match="pairing token must"):
+        load_settings({"token": token} if source == "flag" else {}, environ=env)
+
+
+def test_a_weak_token_is_refused_by_the_settings_dialog_path_and_nothing_is_saved(tmp_path):
+    settings = load_settings({"data_dir": str(tmp_path)}, environ={})
+    ensure_identity(settings)
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        save_settings(settings, {"token": "password"})
+    assert read_config_file(tmp_path / "config.toml")["token"] == settings.token != "password"
+
+
+def test_the_config_file_is_owner_only_from_its_first_byte(tmp_path, monkeypatch):
+    """The temporary file holding the token is never readable by others, not even before a chmod."""
+    import tomli_w
+
+    seen: list[int] = []
+    real_dump = tomli_w.dump
+
+    def dump(values, fh):
+        seen.append(os.fstat(fh.fileno()).st_mode & 0o777)  # while the token is being written
+        real_dump(values, fh)
+
+    monkeypatch.setattr(tomli_w, "dump", dump)
+    old = os.umask(0o022)
+    try:
+        (tmp_path / "config.toml.tmp").write_text("left by a crash")
+        os.chmod(tmp_path / "config.toml.tmp", 0o644)
+        write_config_file(tmp_path / "config.toml", {"token": "Abcdefgh23456789xyz"})
+    finally:
+        os.umask(old)
+    assert seen == [0o600]
+    assert os.stat(tmp_path / "config.toml").st_mode & 0o777 == 0o600
+    assert read_config_file(tmp_path / "config.toml") == {"token": "Abcdefgh23456789xyz"}

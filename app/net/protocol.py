@@ -14,12 +14,15 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
+from app.net.bounds import clip, listed, shown
+
 PROTOCOL_VERSION = 1
-HELLO_TIMEOUT_S = 10.0
+HELLO_TIMEOUT_S = 5.0
 MAX_TEXT_BYTES = 4 * 1024 * 1024
+MAX_HELLO_BYTES = 16 * 1024  # any message before hello; a hello is well under 2 KiB
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 
 # Close codes (docs/protocol.md).
@@ -56,6 +59,9 @@ MAX_INTEGER = 2**53 - 1  # sizes, offsets and ids: exact in every JSON implement
 MODES = ("upload", "shared_path")  # how a copy request's files travel
 # What a Detector may announce (PROTOCOL.md, "Additions"); others are ignored, not refused.
 CAPABILITIES = (*MODES, "range", "cancel", "status", "wipe")
+# Card times the station can file and compute with (FAT and exFAT hold 1980-2107).
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -69,6 +75,7 @@ class ProtocolError(Exception):
     """Answer with an `error` envelope and keep the connection open."""
 
     def __init__(self, code: str, message: str, ref: Any = None) -> None:
+        message = clip(message)  # an answer never grows with the input that caused it
         super().__init__(message)
         self.code = code
         self.message = message
@@ -134,7 +141,7 @@ def text(max_chars: int, *, pattern: re.Pattern[str] | None = None, allow_empty:
         if len(value) > max_chars:
             raise ValueError(f"{name} is longer than {max_chars} characters")
         if pattern is not None and not pattern.fullmatch(value):
-            raise ValueError(f"{name} {value!r} does not match {pattern.pattern}")
+            raise ValueError(f"{name} {shown(value)} does not match {pattern.pattern}")
         if pattern is None and _CONTROL.search(value):
             raise ValueError(f"{name} contains control characters")
         return value
@@ -183,6 +190,12 @@ def timestamp(name: str, value: Any) -> str:
         raise ValueError(f"{name} {value!r} is not ISO 8601") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{name} {value!r} has no time zone")
+    try:  # 0001-01-01T00:00:00+01:00 is a valid string but no moment in UTC
+        in_range = EARLIEST_TIME <= parsed.astimezone(UTC) < LATEST_TIME
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError(f"{name} {value!r} is outside {EARLIEST_TIME:%Y-%m-%d}..{LATEST_TIME:%Y-%m-%d} (UTC)")
     return value
 
 
@@ -190,7 +203,7 @@ def card_path(name: str, value: Any) -> str:
     """A relative POSIX path on a card, safe to join under a folder of the station."""
     problem = path_problem(value)
     if problem:
-        raise ValueError(f"{name} {value!r}: {problem}" if isinstance(value, str) else f"{name}: {problem}")
+        raise ValueError(f"{name} {shown(value)}: {problem}" if isinstance(value, str) else f"{name}: {problem}")
     return str(value)  # path_problem accepts only a str
 
 
@@ -249,7 +262,7 @@ class Schema:
             raise ValueError(f"{name} must be an object")
         extra = sorted(set(value) - set(self.required) - set(self.optional))
         if extra:
-            raise ValueError(f"{name}: unexpected field(s) {', '.join(map(repr, extra))}")
+            raise ValueError(f"{name}: unexpected field(s) {listed(extra)}")
         missing = sorted(set(self.required) - set(value))
         if missing:
             raise ValueError(f"{name}: missing field(s) {', '.join(map(repr, missing))}")
@@ -269,7 +282,7 @@ def file_entries(name: str, value: Any) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for entry in entries:
         if entry["path"] in seen:
-            raise ValueError(f"{name}: path {entry['path']!r} is listed twice")
+            raise ValueError(f"{name}: path {shown(entry['path'])} is listed twice")
         seen.add(entry["path"])
     return entries
 
@@ -362,7 +375,12 @@ def validate_copy_request(data: Mapping[str, Any]) -> dict[str, Any]:
 def parse_envelope(raw: str | bytes) -> Message:
     """JSON text → `Message` with the envelope checked (not yet the body)."""
     if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
+        if len(raw) > MAX_TEXT_BYTES:
+            raise CloseConnection(CLOSE_TOO_LARGE, "text message over 4 MiB")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(BAD_MESSAGE, f"not UTF-8 at byte {exc.start}") from None
     if len(raw) > MAX_TEXT_BYTES or len(raw.encode("utf-8")) > MAX_TEXT_BYTES:
         raise CloseConnection(CLOSE_TOO_LARGE, "text message over 4 MiB")
     try:
@@ -378,12 +396,12 @@ def parse_envelope(raw: str | bytes) -> Message:
         raise ProtocolError(BAD_MESSAGE, f"id must be a string of 1..{MAX_ID_CHARS} characters or an integer")
     extra = sorted(set(obj) - {"type", "id", "data"})
     if extra:
-        raise ProtocolError(BAD_MESSAGE, f"unexpected envelope field(s) {', '.join(map(repr, extra))}", ref)
+        raise ProtocolError(BAD_MESSAGE, f"unexpected envelope field(s) {listed(extra)}", ref)
     type_ = obj.get("type")
     if not isinstance(type_, str):
         raise ProtocolError(BAD_MESSAGE, "type is required and must be a string", ref)
     if type_ not in ALL_TYPES:
-        raise ProtocolError(BAD_MESSAGE, f"unknown type {type_[:64]!r}", ref)
+        raise ProtocolError(BAD_MESSAGE, f"unknown type {shown(type_, 64)}", ref)
     if "data" not in obj:
         raise ProtocolError(BAD_MESSAGE, "data is required", ref)
     if not isinstance(obj["data"], dict):

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from app.net.admission import Admission, Limits
 from app.net.detector_session import DetectorSession
 from app.net.http import error_response, json_response
 from app.net.link import DetectorLink
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REMEMBERED_EXECUTIONS = 10_000
+# How long an upload waits for the previous writer of its partial file (a replaced connection
+# closing it). Short: the wait holds up this session's read loop.
+PARTIAL_LOCK_WAIT_S = 2.0
 
 
 class NetService:
@@ -57,11 +61,21 @@ class NetService:
         assert server is not None, "the station's server is created before its services"
         # Binary frames may be as large as chunk_size; text is held to 4 MiB by SessionMachine.
         server.max_message = max(MAX_TEXT_BYTES, self.settings.chunk_size)
+        server.admission = Admission(Limits(
+            max_connections=self.settings.max_connections,
+            max_per_address=self.settings.max_connections_per_address,
+            max_before_hello=self.settings.max_connections_before_hello))
         server.websocket("/detector", self._serve_detector)
         server.websocket("/ui", self._serve_ui)
         server.http_get("/api/executions", self._api_executions)
         server.http_get("/api/passengers", self._api_passengers)
         self.station.count_detectors = self.link.count
+
+    def authenticated(self, ws: ServerConnection) -> None:
+        """A peer said hello with the token (larger messages allowed, no longer evictable)."""
+        server = self.station.server
+        if server is not None:
+            server.authenticated(ws)
 
     async def _serve_detector(self, ws: ServerConnection) -> None:
         await DetectorSession(self, ws).serve()
@@ -110,10 +124,11 @@ class NetService:
         lock = self._partial_locks.setdefault(partial, asyncio.Lock())
         self._partial_users[partial] = self._partial_users.get(partial, 0) + 1
         try:
-            await asyncio.wait_for(lock.acquire(), 30)
+            await asyncio.wait_for(lock.acquire(), PARTIAL_LOCK_WAIT_S)
         except TimeoutError:
             self._forget_partial(partial)
-            raise ProtocolError(CONFLICT, "this file is being written by another connection") from None
+            raise ProtocolError(CONFLICT, "this file is being written by another connection; "
+                                "send sd:upload_begin again later") from None
 
     def unlock_partial(self, partial: Path) -> None:
         lock = self._partial_locks.get(partial)

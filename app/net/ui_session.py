@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A UI client that stops reading loses events beyond this many queued, never blocks the station.
+# A UI client that stops reading loses events beyond this many (or this many bytes) queued,
+# never blocks the station; its own answers still fit under the connection's byte cap.
 MAX_QUEUED_EVENTS = 10_000
+MAX_QUEUED_EVENT_BYTES = 8 * 1024 * 1024
 
 
 class UiSession(Connection):
@@ -46,7 +48,7 @@ class UiSession(Connection):
         log.info("ui client %s connected", self.peer)
 
     def _event(self, event: Event) -> None:
-        if self.outbox_size() >= MAX_QUEUED_EVENTS:
+        if self.outbox_size() >= MAX_QUEUED_EVENTS or self.outbox_bytes() >= MAX_QUEUED_EVENT_BYTES:
             self._dropped += 1
             if self._dropped in (1, 1000):
                 log.warning("ui client %s is not reading; dropping events", self.peer)

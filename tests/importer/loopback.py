@@ -104,9 +104,12 @@ class LoopbackDetector:
         return [[f["path"] for f in r["files"]] for r in self.requests]
 
 
+TOKEN = "loopback-token-0123456789"  # the station's pairing token in these tests
+
+
 async def start_station(data_dir: Path, *, small_file_bytes: int, db_url: str | None = None,
                         redis_url: str | None = None, redis_prefix: str | None = None) -> Station:
-    flags: dict[str, Any] = {"data_dir": str(data_dir), "host": "127.0.0.1", "port": 0, "token": "T", "workers": 2}
+    flags: dict[str, Any] = {"data_dir": str(data_dir), "host": "127.0.0.1", "port": 0, "token": TOKEN, "workers": 2}
     if db_url:
         flags["db_url"] = db_url
     if redis_url:

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 
 from app.db.models import ExecutionFile, PipelineExecution
 from app.media.sample_card import write_sample_card
-from tests.importer.loopback import LoopbackDetector, start_station, wait_execution
+from tests.importer.loopback import TOKEN, LoopbackDetector, start_station, wait_execution
 
 DAY = "2026-11-23"
 
@@ -57,7 +57,7 @@ class Ui:
 
 async def open_ui(station) -> Ui:
     ws = await connect(f"ws://127.0.0.1:{station.port}/ui")
-    await ws.send(json.dumps({"type": "hello", "data": {"role": "ui", "token": "T"}}))
+    await ws.send(json.dumps({"type": "hello", "data": {"role": "ui", "token": TOKEN}}))
     assert json.loads(await ws.recv())["type"] == "welcome"
     return Ui(ws)
 
@@ -142,7 +142,7 @@ async def test_the_days_passengers_and_moving_a_clip_between_them(station, card)
         assert await wait_execution(station, rerender["data"]["execution_id"], "succeeded", "failed") == "succeeded"
         listed = (await ui.ask("passengers:list", {"day": DAY}, "l4"))["data"]
         request = urllib.request.Request(f"http://127.0.0.1:{station.port}/api/passengers?day={DAY}",
-                                         headers={"Authorization": "Bearer T"})
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
         body = await asyncio.to_thread(lambda: json.loads(urllib.request.urlopen(request, timeout=10).read()))
         assert body == {"day": DAY, "passengers": listed["passengers"], "unassigned": listed["unassigned"]}
     finally:

@@ -77,6 +77,10 @@ BAD_TEXT = [
     pytest.param(json.dumps(listing("DCIM\\100GOPRO\\A.MP4")), "bad_message", "L1", id="backslash-path"),
     pytest.param(json.dumps(listing("DCIM/A\u0000.MP4")), "bad_message", "L1", id="nul-in-path"),
     pytest.param(json.dumps(listing("DCIM/A\u0007.MP4")), "bad_message", "L1", id="control-char-in-path"),
+    pytest.param(json.dumps(listing(modified="0001-01-01T00:00:00+01:00")), "bad_message", "L1",
+                 id="modified-before-year-1-in-utc"),
+    pytest.param(json.dumps(listing(modified="9999-12-31T23:59:59-01:00")), "bad_message", "L1",
+                 id="modified-after-year-9999-in-utc"),
     pytest.param(json.dumps({"type": "sd:upload_begin", "id": "u1", "data": {
         "request_id": "r-never", "path": CARD_FILE, "size": 3, "offset": 0}}), "unknown_request", "u1",
         id="unknown-request-id"),

@@ -29,6 +29,7 @@ from app.detector.agent import DetectorAgent
 from app.detector.sources import SingleCard
 from app.pipeline.library import MAX_COMPONENT
 from tests.importer.loopback import (
+    TOKEN,  # start_station's token
     start_station,
     steps_named,
     wait_execution,
@@ -36,7 +37,6 @@ from tests.importer.loopback import (
 )
 from tests.support.wire_detector import WireDetector, copied
 
-TOKEN = "T"  # start_station's token
 WHEN = "2026-11-23T10:15:30Z"
 
 

@@ -44,9 +44,9 @@ def listing(*paths: str) -> str:
         {"path": p, "size": 10, "modified": "2026-11-23T10:15:30Z"} for p in paths]})
 
 
-def test_hello_is_required_first_within_ten_seconds():
+def test_hello_is_required_first_within_five_seconds():
     machine = SessionMachine(Role.DETECTOR, TOKEN)
-    assert machine.hello_timeout == HELLO_TIMEOUT_S == 10
+    assert machine.hello_timeout == HELLO_TIMEOUT_S == 5
     with pytest.raises(ProtocolError) as err:
         machine.receive_text(listing("DCIM/A.MP4"))
     assert err.value.code == "bad_message" and err.value.ref == "m1"

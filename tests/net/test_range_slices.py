@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from app.db.models import PipelineExecution
 
 from tests.importer.big_cards import write_big_code_card
-from tests.importer.loopback import start_station, wait_execution
+from tests.importer.loopback import TOKEN, start_station, wait_execution
 
 HEAD_BYTES = 64_000
 
@@ -43,7 +43,7 @@ async def finished(station, execution_id: int | None) -> bool:
 async def serve(station, card, capabilities: list[str], spoil_first_slice: bool = False) -> tuple[list[dict], int]:
     """A Detector speaking the protocol by hand: lists the card, answers every copy request."""
     ws = await connect(f"ws://127.0.0.1:{station.port}/detector", compression=None, max_size=None)
-    await ws.send(json.dumps({"type": "hello", "data": {"role": "detector", "detector_id": "raw", "token": "T",
+    await ws.send(json.dumps({"type": "hello", "data": {"role": "detector", "detector_id": "raw", "token": TOKEN,
                                                         "capabilities": capabilities}}))
     chunk = json.loads(await ws.recv())["data"]["chunk_size"]
     await ws.send(json.dumps({"type": "sd:file_list", "data": {"card_id": "RAW-1", "label": "GOPRO",

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.config import ConfigError, Settings, new_token, save_settings
 from app.pipeline.branding_options import logo_problem, music_problem
+from app.config import check_token as strong_token
 
 RESTART_NAMES = {"library": "library folder", "host": "listen address", "port": "port", "db_url": "database URL",
                  "redis_url": "Redis URL", "workers": "workers"}
@@ -54,10 +55,10 @@ def check_library(text: str) -> str | None:
 
 
 def check_token(text: str) -> str | None:
-    if len(text) < 8:
-        return "at least 8 characters"
-    if any(ch.isspace() for ch in text):
-        return "no spaces"
+    try:  # the station's own rule, so the dialog never accepts a token the station refuses
+        strong_token(text)
+    except ConfigError as exc:
+        return str(exc)
     return None
 
 
