@@ -125,21 +125,24 @@ class PassengersController(QObject):
             day_dirty, self._day_dirty = self._day_dirty, False
             passenger_ids, self._dirty_passengers = sorted(self._dirty_passengers), set()
             if day_dirty:
-                await self.load(self.model.day)
+                await self.load(self._day_to_show())
                 return
             for passenger_id in passenger_ids:
                 row = await self._db().read(lambda session, pid=passenger_id: load_passenger(session, pid))
                 if row is None:
                     continue
                 if row.day not in self.days:  # the first passenger of a new day
-                    newer = not self.days or row.day > self.days[0]
-                    await self.load(row.day if self.follow_newest and newer else self.model.day)
+                    await self.load(self._day_to_show())
                 else:
                     self.model.upsert_passenger(row)
         finally:
             self._flush_handle = None
             if (self._day_dirty or self._dirty_passengers) and not self._closed:
                 self._flush_handle = asyncio.get_running_loop().call_later(SYNC_DELAY_S, self._start_flush)
+
+    def _day_to_show(self) -> str | None:
+        """The day shown after a refresh: the newest (None) unless the crew chose another."""
+        return None if self.follow_newest else self.model.day
 
     def _want_thumbnail(self, passenger_id: int, path: str) -> None:
         self.background.spawn(self._load_thumbnail(passenger_id, path), "Loading a QR frame")

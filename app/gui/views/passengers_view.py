@@ -112,7 +112,7 @@ class PassengersPanel(QFrame):
     def _update_buttons(self) -> None:
         node = self.tree.current_node()
         passenger = node if node is not None and node.kind is Kind.PASSENGER else None
-        self.play_button.setEnabled(passenger is not None and passenger.row.video_state == "ready")
+        self.play_button.setEnabled(passenger is not None and _playable(passenger))
         self.folder_button.setEnabled(node is not None and node.kind is not Kind.UNASSIGNED)
         self.rerender_button.setEnabled(passenger is not None and bool(passenger.row.clips))
         self.move_button.setEnabled(node is not None and node.kind is Kind.CLIP)
@@ -150,7 +150,7 @@ class PassengersPanel(QFrame):
     def _double_clicked(self, index: QModelIndex) -> None:
         node = self.model.node_at(index)
         if node is not None and node.kind is Kind.PASSENGER:
-            if node.row.video_state == "ready":
+            if _playable(node):
                 self.controller.play(node.id)
             else:
                 self.controller.open_folder(node.id)
@@ -183,7 +183,7 @@ class PassengersPanel(QFrame):
         if node.kind is Kind.PASSENGER:
             passenger_id = node.id
             play = menu.addAction(icon("play"), "Play", lambda: self.controller.play(passenger_id))
-            play.setEnabled(node.row.video_state == "ready")
+            play.setEnabled(_playable(node))
             menu.addAction(icon("folder"), "Open folder", lambda: self.controller.open_folder(passenger_id))
             again = menu.addAction(icon("retry"), "Render again", lambda: self.controller.rerender(passenger_id))
             again.setEnabled(bool(node.row.clips))
@@ -192,3 +192,8 @@ class PassengersPanel(QFrame):
             menu.addAction(icon("passenger"), "Move clip…", lambda: self.ask_move(file_id))
             menu.addAction(icon("folder"), "Open folder", lambda: self.controller.open_clip_folder(file_id))
         return menu
+
+
+def _playable(node: Node) -> bool:
+    """Ready, and its file known: an event may say "ready" before the database read brings the path."""
+    return node.row.video_state == "ready" and bool(node.row.video_path)
