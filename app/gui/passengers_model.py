@@ -50,6 +50,8 @@ VIDEO_TEXT = {"waiting": "waiting for footage", "rendering": "rendering", "ready
 VIDEO_ICON = {"waiting": "waiting", "rendering": "running", "ready": "succeeded", "failed": "failed"}
 VIDEO_COLOURS = {"waiting": QColor("#a86a00"), "rendering": QColor("#1a68c0"), "ready": QColor("#247a47"),
                  "failed": QColor("#c43d3d")}
+# A clip's own warnings in a word or two (its tooltip says them whole); the other kinds are marks.
+WARNING_WORDS = {"long_after_code": "long after the code", "clock_reset": "clock reset"}
 WARNING_COLOUR = QColor("#a86a00")
 CONFLICT_COLOUR = QColor("#c43d3d")
 # Clip marks that mean the clip is not (or may not be) in the passenger's video.
@@ -179,7 +181,8 @@ class PassengersModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DecorationRole:
             if column == Column.NAME:
                 # A pixmap is drawn at its own size (the QR frame); icons at the view's icon size.
-                return self._thumbnails.get(row.id) or icon("passenger")
+                thumbnail = self._thumbnails.get(row.id)
+                return thumbnail if thumbnail is not None else icon("passenger")
             if column == Column.VIDEO:
                 return state_icon(VIDEO_ICON.get(row.video_state, "pending"))
             if column == Column.WARNINGS and row.warnings:
@@ -214,7 +217,7 @@ class PassengersModel(QAbstractItemModel):
                 Column.CLIPS: human_bytes(row.size),
                 Column.VIDEO: "",
                 Column.DURATION: human_duration(row.duration_s),
-                Column.WARNINGS: " · ".join(row.marks),
+                Column.WARNINGS: " · ".join([*row.marks, *(WARNING_WORDS[w.kind] for w in own if w.kind in WARNING_WORDS)]),
             }[column]
         if role == Qt.ItemDataRole.DecorationRole:
             if column == Column.NAME:
@@ -222,7 +225,7 @@ class PassengersModel(QAbstractItemModel):
             if column == Column.WARNINGS and (own or ALARMING_MARKS & set(row.marks)):
                 return icon("warning")
             return None
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.WARNINGS and ALARMING_MARKS & set(row.marks):
+        if role == Qt.ItemDataRole.ForegroundRole and column == Column.WARNINGS and (own or ALARMING_MARKS & set(row.marks)):
             return WARNING_COLOUR
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == Column.WARNINGS and (own or row.marks):
@@ -234,7 +237,7 @@ class PassengersModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             count = len(node.children)
             return {Column.NAME: "Unassigned clips", Column.CLIPS: f"{count} clip{'s' if count != 1 else ''}",
-                    Column.VIDEO: "move to a passenger"}.get(column, "")
+                    Column.VIDEO: "assign by hand"}.get(column, "")
         if role == Qt.ItemDataRole.DecorationRole and column == Column.NAME:
             return icon("unassigned")
         if role == Qt.ItemDataRole.FontRole and column == Column.NAME:

@@ -38,10 +38,12 @@ class PassengersTree(QTreeView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header = self.header()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Interactive)
-        for column, width in ((Column.NAME, 250), (Column.BOOKING, 120), (Column.CAMERAS, 150), (Column.CLIPS, 80),
-                              (Column.VIDEO, 150), (Column.DURATION, 74)):
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((Column.BOOKING, 112), (Column.CAMERAS, 96), (Column.CLIPS, 64), (Column.VIDEO, 136),
+                              (Column.DURATION, 64), (Column.WARNINGS, 150)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            # never narrower than its own title (the font decides, not a guess in pixels)
             self.setColumnWidth(column, max(width, header.sectionSizeHint(column)))
 
     @property
@@ -103,11 +105,15 @@ class PassengersPanel(QFrame):
         self.day.blockSignals(False)
 
     def _expand_new(self, parent: QModelIndex, first: int, last: int) -> None:
-        """A passenger's clips are shown unfolded: the crew checks them at a glance."""
+        """A passenger with a clip to check opens up, so the crew sees which; the others stay
+        folded (a day has dozens)."""
         if parent.isValid():
             return
         for row in range(first, last + 1):
-            self.tree.expand(self.model.index(row, 0, parent))
+            index = self.model.index(row, 0, parent)
+            node = self.model.node_at(index)
+            if node is not None and node.kind is Kind.PASSENGER and any(w.file_id for w in node.row.warnings):
+                self.tree.expand(index)
 
     def _update_buttons(self) -> None:
         node = self.tree.current_node()
