@@ -45,7 +45,8 @@ def test_rows_say_what_the_crew_checks(qapp):
                  clip(13, "GX010002.MP4", readable=False)]
     ana = passenger(1, "Ana Silva", "BK-1042", clips=ana_clips, qr_frame="/nowhere/qr.jpg", warnings=[
         {"kind": "never_searched", "file_id": 12, "message": "GX020001.MP4 was never searched for a code"},
-        {"kind": "unreadable", "file_id": 13, "message": "GX010002.MP4 cannot be read: left out of the video"}])
+        {"kind": "unreadable", "file_id": 13, "message": "GX010002.MP4 cannot be read: left out of the video"},
+        {"kind": "clock_reset", "file_id": 11, "message": "GX010001.MP4: camera GOPRO-ANA's clock looks reset"}])
     ben = passenger(2, "Ben Keller", "BK-1043", state="rendering", clips=[clip(21, "GX010003.MP4")])
     other = passenger(3, "Ana Sylva", "BK-1042", state="failed", conflict=True, clips=[clip(31, "GX010004.MP4")],
                       warnings=[{"kind": "conflict", "message": "booking BK-1042 is also Ana Silva on this day"}])
@@ -58,7 +59,7 @@ def test_rows_say_what_the_crew_checks(qapp):
         ["Ana Silva", "Ben Keller", "Ana Sylva", "Unassigned clips"]
     a = model.passenger(1)
     assert [text(model, a, c) for c in Column] == ["Ana Silva", "BK-1042", "C3441, GOPRO-ANA", "3 clips", "ready",
-                                                   "1:15", "2 warnings"]
+                                                   "1:15", "3 warnings"]
     assert "never searched" in text(model, a, Column.WARNINGS, Qt.ItemDataRole.ToolTipRole)
     assert not text(model, a, Column.WARNINGS, Qt.ItemDataRole.DecorationRole).isNull()  # the warning icon
     assert QColor(text(model, a, Column.VIDEO, Qt.ItemDataRole.ForegroundRole)) == VIDEO_COLOURS["ready"]
@@ -77,7 +78,8 @@ def test_rows_say_what_the_crew_checks(qapp):
     assert text(model, clips["GX020001.MP4"], Column.WARNINGS) == "placed by hand · never searched"
     assert text(model, clips["GX010002.MP4"], Column.WARNINGS) == "unreadable"
     assert "left out of the video" in text(model, clips["GX010002.MP4"], Column.WARNINGS, Qt.ItemDataRole.ToolTipRole)
-    assert text(model, clips["GX010001.MP4"], Column.WARNINGS) == ""
+    assert text(model, clips["GX010001.MP4"], Column.WARNINGS) == "clock reset"
+    assert "clock looks reset" in text(model, clips["GX010001.MP4"], Column.WARNINGS, Qt.ItemDataRole.ToolTipRole)
     assert [c.name for c in model.unassigned_clips()] == ["GX010000.MP4"]
 
     # A QR frame arrives: the passenger's row shows it.
