@@ -20,7 +20,7 @@ VIDEO_STATES = ("waiting", "rendering", "ready", "failed")
 
 
 @dataclass(frozen=True)
-class Warning:
+class RowWarning:
     kind: str  # long_after_code, clock_reset, never_searched, unreadable, conflict
     message: str
     file_id: int | None = None
@@ -66,7 +66,7 @@ class PassengerRow:
     video_duration_s: float | None
     video_error: str | None
     qr_frame: str | None
-    warnings: tuple[Warning, ...]
+    warnings: tuple[RowWarning, ...]
     clips: tuple[ClipRow, ...]
 
 
@@ -97,7 +97,7 @@ def passenger_row(view: dict[str, Any], durations: dict[int, float] | None = Non
         cameras=tuple(view.get("cameras") or ()), video_state=str(video.get("state") or "waiting"),
         video_path=video.get("path"), video_duration_s=video.get("duration_s"), video_error=video.get("error"),
         qr_frame=view.get("qr_frame"),
-        warnings=tuple(Warning(str(w["kind"]), str(w["message"]), w.get("file_id")) for w in view.get("warnings") or ()),
+        warnings=tuple(RowWarning(str(w["kind"]), str(w["message"]), w.get("file_id")) for w in view.get("warnings") or ()),
         clips=tuple(clip_row(c, durations) for c in view.get("clips") or ()),
     )
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QFont, QPixmap
 
 from app.gui.formatting import human_bytes, human_duration
-from app.gui.passengers_data import ClipRow, PassengerRow, Warning
+from app.gui.passengers_data import ClipRow, PassengerRow, RowWarning
 from app.gui.resources import icon, state_icon
 
 
@@ -59,7 +59,7 @@ ALARMING_MARKS = frozenset({"unreadable", "never searched"})
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 VIDEO_STATE_ROLE = Qt.ItemDataRole.UserRole + 2
-WARNINGS_ROLE = Qt.ItemDataRole.UserRole + 3  # tuple of Warning
+WARNINGS_ROLE = Qt.ItemDataRole.UserRole + 3  # tuple of RowWarning
 CONFLICT_ROLE = Qt.ItemDataRole.UserRole + 4
 MARKS_ROLE = Qt.ItemDataRole.UserRole + 5  # tuple of str (clips)
 
@@ -247,13 +247,13 @@ class PassengersModel(QAbstractItemModel):
         return self._roles(0, role)
 
     @staticmethod
-    def _roles(node_id: int, role: int, *, video_state: str | None = None, warnings: tuple[Warning, ...] = (),
+    def _roles(node_id: int, role: int, *, video_state: str | None = None, warnings: tuple[RowWarning, ...] = (),
                conflict: bool = False, marks: tuple[str, ...] = ()) -> Any:
         return {ID_ROLE: node_id, VIDEO_STATE_ROLE: video_state, WARNINGS_ROLE: warnings, CONFLICT_ROLE: conflict,
                 MARKS_ROLE: marks}.get(role)
 
     @staticmethod
-    def _clip_warnings(node: Node) -> tuple[Warning, ...]:
+    def _clip_warnings(node: Node) -> tuple[RowWarning, ...]:
         owner = node.parent
         if owner is None or owner.kind is not Kind.PASSENGER:
             return ()
@@ -381,7 +381,7 @@ class PassengersModel(QAbstractItemModel):
         self.dataChanged.emit(self.index_of(node, first), self.index_of(node, last))
 
 
-def _warnings_text(warnings: tuple[Warning, ...]) -> str:
+def _warnings_text(warnings: tuple[RowWarning, ...]) -> str:
     if not warnings:
         return ""
     conflict = any(w.kind == "conflict" for w in warnings)

@@ -1,6 +1,6 @@
 """The crew's view of the day (issue 13), driven as the crew does on the real window over a real
 station core that imported a generated card: the passengers by name with their videos ready,
-Play opens the passenger's video, a clip moved to the other passenger renders both again, Render
+Play opens the passenger's video (Open folder their folder), a clip moved to the other passenger renders both again, Render
 again renders again, a refused command is said in a message box."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QModelIndex, QUrl
+from PySide6.QtCore import QModelIndex, Qt, QUrl
 from PySide6.QtWidgets import QApplication, QMenu
 from sqlalchemy import func, select
 
@@ -61,7 +61,7 @@ async def _render_count(station) -> int:
         PipelineExecution.pipeline == "passenger_render")))
 
 
-def test_the_crews_view_of_the_day(run_async, station_settings, tmp_path):
+def test_the_crews_view_of_the_day(run_async, station_settings, tmp_path, qtbot):
     card = write_sample_card(tmp_path / "card")
     ana_card, ben_card = card.passengers
     station_settings.small_file_bytes = (card.largest_qr_clip + card.smallest_jump_clip) // 2
@@ -102,9 +102,11 @@ def test_the_crews_view_of_the_day(run_async, station_settings, tmp_path):
             # Play: the desktop is asked to open Ana's video.
             view.tree.setCurrentIndex(model.index_of(ana))
             assert view.play_button.isEnabled()
-            view.play_button.click()
+            qtbot.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
             assert window.opened_urls[-1] == QUrl.fromLocalFile(ana.row.video_path)
             assert Path(ana.row.video_path).is_file() and Path(ana.row.video_path).parent == Path(ana.row.folder)
+            qtbot.mouseClick(view.folder_button, Qt.MouseButton.LeftButton)
+            assert window.opened_urls[-1] == QUrl.fromLocalFile(ana.row.folder)
 
             # Move Ana's last clip to Benoît: both are rendered again.
             moved_name = Path(ana_card.clips[-1]).name
@@ -116,7 +118,7 @@ def test_the_crews_view_of_the_day(run_async, station_settings, tmp_path):
             dialog = await wait_until(lambda: view.move_dialog, what="the move dialog")
             assert dialog.offered() == [ben.id, None]  # the other passenger, or unassigned
             dialog.choose(ben.id)
-            dialog.accept()
+            qtbot.mouseClick(dialog.ok, Qt.MouseButton.LeftButton)
             await wait_until(lambda: (model.clip(moved_id) is not None and model.clip(moved_id).parent is ben),
                              timeout=30, what="the clip under Benoît")
             await _renders_done(station, renders_before + 1)  # one render each

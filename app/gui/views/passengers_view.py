@@ -4,6 +4,8 @@ work; refusals are shown in a message box."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -134,7 +136,7 @@ class PassengersPanel(QFrame):
         box.open()
 
     # -- what the crew does -------------------------------------------------------------------
-    def _on_passenger(self, action) -> None:  # type: ignore[no-untyped-def]
+    def _on_passenger(self, action: Callable[[int], object]) -> None:
         node = self.tree.current_node()
         if node is not None and node.kind is Kind.PASSENGER:
             action(node.id)
