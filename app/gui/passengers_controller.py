@@ -86,6 +86,8 @@ class PassengersController(QObject):
     async def load(self, day: str | None = None) -> None:
         """Show `day`'s passengers; with None, the newest day that has passengers."""
         view = await self._db().read(lambda session: load_day(session, day, self.today().isoformat()))
+        if day is None and not self.follow_newest:
+            return  # the crew picked a day while this read ran: theirs wins
         self.model.show_day(view.day, view.passengers, view.unassigned)
         self.days = list(view.days)
         self.days_changed.emit(self.days, view.day)
