@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Render the desk window during a real import to docs/screenshot.png (the README's picture).
 
-Two reference Detectors (their own processes) serve generated SD cards to a real station;
-the window is grabbed offscreen while the first card's 500 MB clip streams in.
+Three reference Detectors (their own processes) serve generated SD cards to a real station:
+two cards are done first (their passengers' videos ready; one camera's clock was reset, so its
+passenger shows warnings), then the third card (with a 500 MB clip; one passenger's video cannot
+be written); the window is grabbed offscreen, on the Passengers of the day, once all are known.
 
     .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png]
 """
@@ -15,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -26,7 +29,9 @@ import qasync  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.gui.imports_model import Kind  # noqa: E402
 from app.gui.main import make_application  # noqa: E402
-from tests.gui.desk_scenario import make_card, start_detector, stop_process  # noqa: E402
+from app.gui.passengers_model import Kind as PassengerKind  # noqa: E402
+from app.media.sample_card import write_sample_card  # noqa: E402
+from tests.gui.desk_scenario import DeskCard, make_card, start_detector, stop_process, video_path  # noqa: E402
 from tests.gui.helpers import open_window  # noqa: E402
 
 
@@ -37,13 +42,24 @@ def _big_transfer_fraction(window) -> float:
     return max((t.fraction for t in info.transfers.values() if t.total > 100_000_000), default=0.0)
 
 
+def _ready_passengers(window) -> int:
+    return sum(1 for node in window.passengers_model.iter_nodes()
+               if node.kind is PassengerKind.PASSENGER and node.row.video_state == "ready")
+
+
 async def capture(out: Path, timeout: float) -> str:
     work = Path(tempfile.mkdtemp(prefix="ingest-screenshot-"))
     left = make_card(work / "card-left", "3A1F-77C2", big_clip_bytes=500_000_000)
     right = make_card(work / "card-right", "9C04-1B3E",
                       passengers=(("BK-2026-1051", "Chloé Martin"), ("BK-2026-1052", "David Okafor")))
+    # A handcam whose clock was reset: its clips dated 2016, 20 minutes apart (the codes give the day).
+    reset = DeskCard(write_sample_card(work / "card-reset", passengers=(("BK-2026-1061", "Dora Lindqvist"),),
+                                       start=datetime(2016, 1, 1, 0, 5, tzinfo=timezone.utc),
+                                       step=timedelta(minutes=20)), "77D0-4E1A", None)
     settings = load_settings({"data_dir": str(work / "data"), "host": "127.0.0.1", "port": 0}, environ={})
     settings.small_file_bytes = left.threshold
+    # Benoît's video cannot be written: a folder squats on its name (his render fails, in red).
+    video_path(settings.library, "BK-2026-1043", "Benoît Müller").mkdir(parents=True)
     detectors = []
     async with open_window(settings) as window:
         window.resize(1480, 880)
@@ -51,11 +67,17 @@ async def capture(out: Path, timeout: float) -> str:
         try:
             detectors.append(start_detector(station.port, settings.token, right, "desk-right", "Desk right reader",
                                             work / "right.log"))
-            await asyncio.sleep(1.5)
+            detectors.append(start_detector(station.port, settings.token, reset, "desk-back", "Handcam reader",
+                                            work / "reset.log"))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _ready_passengers(window) < 3:
+                await asyncio.sleep(0.05)
             detectors.append(start_detector(station.port, settings.token, left, "desk-left", "Desk left reader",
                                             work / "left.log"))
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not 0.35 <= _big_transfer_fraction(window) <= 0.9:
+            # The third card's passengers appear once each of its clips was searched for a code (the
+            # 500 MB one as well); grabbed when Benoît's render has failed.
+            while time.monotonic() < deadline and not any(p.video_state == "failed"
+                                                          for p in window.passengers_model.passengers()):
                 await asyncio.sleep(0.02)
             # Show the first passenger's card in the details panel (QR frame included).
             ana = next((n for n in window.model.iter_nodes(Kind.JUMP) if n.row.passenger_name == "Ana Silva"), None)
@@ -63,10 +85,18 @@ async def capture(out: Path, timeout: float) -> str:
                 window.imports.setCurrentIndex(window.model.index_of(Kind.JUMP, ana.id))
                 await asyncio.sleep(0.1)
             window.imports.scrollToTop()
+            await window.passengers_controller.idle()
+            window.tabs.setCurrentWidget(window.passengers)
+            chosen = next((n for n in window.passengers_model.iter_nodes() if n.kind is PassengerKind.PASSENGER
+                           and n.row.passenger_name == "Chloé Martin"), None)
+            if chosen is not None:  # the buttons read for a passenger whose video is ready
+                window.passengers.tree.setCurrentIndex(window.passengers_model.index_of(chosen))
+            window.passengers.tree.scrollToTop()
             out.parent.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(out))
             share = 100 * _big_transfer_fraction(window)
-            return f"{out} ({window.width()}x{window.height()}, big transfer at {share:.0f} %)"
+            return (f"{out} ({window.width()}x{window.height()}, big transfer at {share:.0f} %, "
+                    f"{_ready_passengers(window)} passengers ready)")
         finally:
             for process in detectors:
                 stop_process(process)

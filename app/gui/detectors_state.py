@@ -132,8 +132,8 @@ class DetectorsState(QObject):
                     info.card.state = "wiped"
                 elif data.get("safe_to_format"):
                     info.card.state = "safe"  # every file read back from the library and matched
-                elif data.get("state") == "incomplete":
-                    info.card.state = "incomplete"
+                elif data.get("state") == "incomplete" and info.card.state not in ("cancelled", "failed"):
+                    info.card.state = "incomplete"  # (a cancelled or failed card already says why)
                 self.changed.emit(info.detector_id)
         elif kind == "pipeline:step_started":
             info = self._by_execution(data.get("execution_id"))

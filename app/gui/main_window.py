@@ -8,7 +8,17 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QFrame, QLabel, QMainWindow, QSizePolicy, QSplitter, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QSizePolicy,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.events import Event
 from app.gui.activity import ActivityNotifier
@@ -18,9 +28,12 @@ from app.gui.garbage import GuiThreadCollector
 from app.gui.imports_controller import ImportsController
 from app.gui.imports_model import ImportsModel
 from app.gui.lag_monitor import LagMonitor
+from app.gui.passengers_controller import PassengersController
+from app.gui.passengers_model import PassengersModel
 from app.gui.resources import icon
 from app.gui.views.detectors_panel import DetectorsPanel
 from app.gui.views.imports_view import ImportsView
+from app.gui.views.passengers_view import PassengersPanel
 from app.gui.views.settings_dialog import SettingsDialog
 from app.gui.views.status_bar import StationStatusBar
 from app.gui.views.step_details import StepDetailsPanel
@@ -58,6 +71,10 @@ class MainWindow(QMainWindow):
         self.detectors_panel = DetectorsPanel(self.detectors)
         self.activity = ActivityNotifier(self, self.model, station.settings.station_id)
         self.settings_dialog: SettingsDialog | None = None
+        # The crew's view of the day: the tab the window opens on.
+        self.passengers_model = PassengersModel(self)
+        self.passengers_controller = PassengersController(station, self.passengers_model, open_url, parent=self)
+        self.passengers = PassengersPanel(self.passengers_model, self.passengers_controller)
 
         self._build_toolbar()
         self._build_body()
@@ -65,6 +82,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.controller.message.connect(lambda text: self.status.showMessage(text, 6000))
         self.controller.problem.connect(lambda text: self.status.showMessage("⚠ " + text, 10000))
+        self.passengers_controller.message.connect(lambda text: self.status.showMessage(text, 6000))
         self.imports.selectionModel().selectionChanged.connect(self._selection_changed)
 
         self.bridge = EventBridge(station.bus, self)
@@ -101,7 +119,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.imports)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.detectors_panel)
-        splitter.addWidget(imports_panel)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.passengers, icon("passenger"), "Passengers")
+        self.tabs.addTab(imports_panel, icon("card"), "Imports")
+        splitter.addWidget(self.tabs)
         splitter.addWidget(self.details)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 910, 270])
@@ -124,6 +145,7 @@ class MainWindow(QMainWindow):
         self._clock.start()
         self.lag.start()
         await self.controller.load_recent()
+        await self.passengers_controller.load()
         self.collector.start()
 
     async def shutdown(self) -> None:
@@ -133,9 +155,11 @@ class MainWindow(QMainWindow):
         self.activity.close()
         await self.lag.stop()
         await self.controller.close()
+        await self.passengers_controller.close()
 
     def handle_event(self, event: Event) -> None:
         self.controller.handle_event(event)
+        self.passengers_controller.handle_event(event)
         self.activity.handle_event(event)
 
     def _tick(self) -> None:

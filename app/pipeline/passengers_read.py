@@ -108,3 +108,13 @@ def _clip_warnings(f: ExecutionFile, jump: Jump, code_time: datetime | None,
     if f.kind == VIDEO and (f.media or {}).get("error"):
         warnings.append({"kind": "unreadable", "file_id": f.id, "message": f"{name} cannot be read: left out of the video"})
     return warnings
+
+
+def clip_durations(session: Session, file_ids: list[int]) -> dict[int, float]:
+    """Each clip's length in seconds, as its metadata step measured it (the window's clip rows);
+    clips not measured (yet, or unreadable) are left out."""
+    if not file_ids:
+        return {}
+    rows = session.execute(select(ExecutionFile.id, ExecutionFile.media).where(ExecutionFile.id.in_(file_ids)))
+    return {file_id: float(media["duration_s"]) for file_id, media in rows
+            if isinstance(media, dict) and isinstance(media.get("duration_s"), int | float)}

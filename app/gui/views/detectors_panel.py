@@ -94,7 +94,8 @@ class DetectorCard(QFrame):
             self.card.setText("No card")
         else:
             label = card.label or card.card_id
-            state = {"done": " · imported ✓", "failed": " · needs attention", "cancelled": " · cancelled",
+            state = {"done": " · imported ✓", "failed": " · needs attention: do not format",
+                     "cancelled": " · cancelled: do not format",
                      "safe": " · <b>safe to format</b> ✓", "incomplete": " · incomplete: do not format",
                      "wiped": " · wiped ✓"}.get(card.state, "")
             self.card.setText(
