@@ -20,7 +20,7 @@ from typing import Any, TypeGuard
 from app.net.bounds import clip, listed, shown
 
 PROTOCOL_VERSION = 1
-HELLO_TIMEOUT_S = 5.0
+HELLO_TIMEOUT_S = 10.0  # PROTOCOL.md: "hello within 10 s"; Detectors are built to it
 MAX_TEXT_BYTES = 4 * 1024 * 1024
 MAX_HELLO_BYTES = 16 * 1024  # any message before hello; a hello is well under 2 KiB
 DEFAULT_CHUNK_SIZE = 1024 * 1024

@@ -46,7 +46,7 @@ def listing(*paths: str) -> str:
 
 def test_hello_is_required_first_within_five_seconds():
     machine = SessionMachine(Role.DETECTOR, TOKEN)
-    assert machine.hello_timeout == HELLO_TIMEOUT_S == 5
+    assert machine.hello_timeout == HELLO_TIMEOUT_S == 10
     with pytest.raises(ProtocolError) as err:
         machine.receive_text(listing("DCIM/A.MP4"))
     assert err.value.code == "bad_message" and err.value.ref == "m1"
