@@ -31,13 +31,14 @@ ENV_VARS: dict[str, str] = {
     "INGEST_HOST": "host",
     "INGEST_WORKERS": "workers",
     "INGEST_LOG_LEVEL": "log_level",
+    "INGEST_MDNS": "mdns",
 }
 
 # Settings a config file may hold (the rest are per-run choices).
 FILE_KEYS = (
     "host", "port", "token", "library", "db_url", "redis_url", "workers", "log_level",
     "station_id", "small_file_bytes", "qr_window_s", "qr_interval_s", "chunk_size",
-    "import_proxies", "redis_prefix",
+    "import_proxies", "redis_prefix", "mdns",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
@@ -70,6 +71,8 @@ class Settings:
     import_proxies: bool = False
     # Every Redis key starts with this, so several stations (or test runs) can share one server.
     redis_prefix: str = "ingest"
+    # Advertise the station over mDNS (`_ingest-station._tcp`) so Detectors find it unaided.
+    mdns: bool = True
     no_gui: bool = False
     # Set when --data-dir was not given: logs go to the platform's log folder.
     log_dir: Path = field(default=Path())
@@ -135,7 +138,7 @@ def _coerce(key: str, value: Any) -> Any:
             if number <= 0:
                 raise ConfigError(f"{key} must be positive, got {number}")
             return number
-        if key == "import_proxies":
+        if key in ("import_proxies", "mdns"):
             if isinstance(value, bool):
                 return value
             return str(value).strip().lower() in ("1", "true", "yes", "on")

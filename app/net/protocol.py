@@ -442,10 +442,8 @@ class SessionMachine:
         if role != self.role.value:
             raise ProtocolError(BAD_MESSAGE, f"role must be {self.role.value!r} on this path", message.id)
         message = check_body(message, HELLO_DETECTOR if self.role is Role.DETECTOR else HELLO_UI)
-        capabilities = message.data.get("capabilities") or []
-        unknown = sorted(set(capabilities) - set(CAPABILITIES))
-        if unknown:
-            raise ProtocolError(BAD_MESSAGE, f"unknown capabilities {unknown}", message.id)
+        # Capabilities the station does not know are ignored (PROTOCOL.md, "Additions"): a newer
+        # Detector still connects.
         self.hello = message.data
         self.phase = Phase.READY
         return message

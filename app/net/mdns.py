@@ -1,0 +1,93 @@
+"""The station on the LAN's mDNS/DNS-SD: `_ingest-station._tcp.local.` with TXT `station_id`,
+`protocol`, `path` (docs/protocol.md, "Transport"), so a Detector finds it without an address.
+
+Advertising is a convenience: if the network has no multicast, the station logs it and runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import socket
+
+import ifaddr
+from zeroconf import Error as ZeroconfError
+from zeroconf import InterfaceChoice, IPVersion
+from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+from app.net.protocol import PROTOCOL_VERSION
+
+log = logging.getLogger(__name__)
+
+SERVICE_TYPE = "_ingest-station._tcp.local."
+DETECTOR_PATH = "/detector"
+CLOSE_TIMEOUT_S = 3.0
+WILDCARDS = ("", "0.0.0.0", "::")
+
+
+def _ipv4_addresses() -> list[str]:
+    return [ip.ip for adapter in ifaddr.get_adapters() for ip in adapter.ips if isinstance(ip.ip, str)]
+
+
+def _dns_label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", text).strip("-")[:63] or "ingest-station"
+
+
+def station_service_info(station_id: str, host: str, port: int) -> tuple[AsyncServiceInfo, list[str] | InterfaceChoice]:
+    """The service record for a station listening on `host:port`, and the interfaces to announce it on."""
+    if host in WILDCARDS:
+        addresses, interfaces = _ipv4_addresses(), InterfaceChoice.All
+    else:
+        address = ipaddress.ip_address(host)  # ValueError for a host name: the caller says why
+        if address.version != 4:
+            raise ValueError(f"mDNS advertising needs an IPv4 listen address, not {host}")
+        addresses, interfaces = [host], [host]
+    label = _dns_label(station_id)
+    info = AsyncServiceInfo(
+        SERVICE_TYPE, f"{station_id[:63]}.{SERVICE_TYPE}", port=port,
+        addresses=[socket.inet_aton(a) for a in addresses], server=f"{label}.local.",
+        properties={"station_id": station_id, "protocol": str(PROTOCOL_VERSION), "path": DETECTOR_PATH})
+    return info, interfaces
+
+
+class StationAdvertiser:
+    """Announces the station after it listens; withdraws the announcement when it stops."""
+
+    def __init__(self, station_id: str, host: str, port: int) -> None:
+        self.station_id, self.host, self.port = station_id, host, port
+        self.zeroconf: AsyncZeroconf | None = None
+        self.registered = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Returns at once; the announcement (≈1 s of probing for a unique name) runs on."""
+        try:
+            info, interfaces = station_service_info(self.station_id, self.host, self.port)
+            self.zeroconf = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+        except (OSError, ValueError, ZeroconfError) as exc:
+            log.warning("not advertising the station over mDNS: %s", exc)
+            return
+        self._task = asyncio.create_task(self._register(info))
+
+    async def _register(self, info: AsyncServiceInfo) -> None:
+        assert self.zeroconf is not None
+        try:
+            await (await self.zeroconf.async_register_service(info, allow_name_change=True))
+        except (OSError, ZeroconfError) as exc:
+            log.warning("cannot advertise the station over mDNS: %s", exc)
+            return
+        self.registered.set()
+        log.info("advertising %s over mDNS as %s", self.station_id, info.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.zeroconf is not None:
+            try:  # says goodbye on the network, then closes the sockets
+                await asyncio.wait_for(self.zeroconf.async_close(), CLOSE_TIMEOUT_S)
+            except (TimeoutError, OSError, ZeroconfError) as exc:
+                log.warning("mDNS did not close cleanly: %s", exc)
+            self.zeroconf = None
