@@ -8,6 +8,7 @@ Empty folders are left as they are.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import stat
@@ -79,6 +80,8 @@ def _delete_if_unchanged(card: Card, entry: WipeEntry) -> str | None:
     except FileNotFoundError:
         return "no longer on the card"
     except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            return "a folder on its path is a link or not a folder"
         return f"not deleted: {exc.strerror or exc}"
     finally:
         os.close(fd)
