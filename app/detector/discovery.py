@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 from collections.abc import Sequence
@@ -37,7 +38,8 @@ def station_url(info: AsyncServiceInfo, station_id: str | None = None) -> str | 
     if station_id is not None and _txt(info, "station_id") != station_id:
         return None
     path = _txt(info, "path") or DETECTOR_PATH
-    addresses = info.parsed_addresses(IPVersion.V4Only)
+    # A station on this machine may also announce 127.0.0.1: take an address a peer can reach first.
+    addresses = sorted(info.parsed_addresses(IPVersion.V4Only), key=lambda a: ipaddress.IPv4Address(a).is_loopback)
     if not addresses or not info.port or not _PATH_RE.fullmatch(path):
         return None
     return f"ws://{addresses[0]}:{info.port}{path}"

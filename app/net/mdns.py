@@ -28,7 +28,12 @@ WILDCARDS = ("", "0.0.0.0", "::")
 
 
 def _ipv4_addresses() -> list[str]:
-    return [ip.ip for adapter in ifaddr.get_adapters() for ip in adapter.ips if isinstance(ip.ip, str)]
+    """The machine's IPv4 addresses a peer can reach: loopback and link-local only when there is
+    nothing else (a Detector on another machine would take 127.0.0.1 for the station's)."""
+    found = [ipaddress.IPv4Address(ip.ip) for adapter in ifaddr.get_adapters() for ip in adapter.ips
+             if isinstance(ip.ip, str)]
+    reachable = [a for a in found if not (a.is_loopback or a.is_link_local)]
+    return [str(a) for a in (reachable or found)]
 
 
 def _dns_label(text: str) -> str:

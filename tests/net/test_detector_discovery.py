@@ -123,3 +123,23 @@ def test_the_token_comes_from_the_flag_a_file_or_the_environment(tmp_path):
         fh.write(b"x" * 5000)
     with pytest.raises(TokenMissing, match="larger"):
         pairing_token(None, token_file, {})
+
+
+def test_a_found_service_is_taken_only_when_it_is_a_protocol_1_station_at_a_reachable_address():
+    import socket
+
+    from zeroconf.asyncio import AsyncServiceInfo
+
+    from app.detector.discovery import station_url
+    from app.net.mdns import SERVICE_TYPE
+
+    def service(**txt: str) -> AsyncServiceInfo:
+        properties = {"station_id": "st-1", "protocol": "1", "path": "/detector", **txt}
+        return AsyncServiceInfo(SERVICE_TYPE, f"st-1.{SERVICE_TYPE}", port=8765, properties=properties,
+                                addresses=[socket.inet_aton("127.0.0.1"), socket.inet_aton("192.0.2.7")])
+
+    assert station_url(service()) == "ws://192.0.2.7:8765/detector"
+    assert station_url(service(), station_id="st-1") == "ws://192.0.2.7:8765/detector"
+    assert station_url(service(), station_id="st-2") is None
+    assert station_url(service(protocol="2")) is None
+    assert station_url(service(path="/x?token=1")) is None
