@@ -102,7 +102,7 @@ class Station:
         self.on_stop(self.server.stop)
         if settings.mdns:
             self.advertiser = StationAdvertiser(settings.station_id, settings.host, self.server.bound_port)
-            await self.advertiser.start()
+            self.advertiser.start()
             self.on_stop(self.advertiser.stop)
         self.started_at = time.monotonic()
         log.info("station %s listening on %s:%d", settings.station_id, settings.host, self.server.bound_port)

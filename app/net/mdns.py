@@ -11,11 +11,11 @@ import ipaddress
 import logging
 import re
 import socket
+import threading
 
 import ifaddr
 from zeroconf import Error as ZeroconfError
-from zeroconf import InterfaceChoice, IPVersion
-from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, Zeroconf
 
 from app.net.protocol import PROTOCOL_VERSION
 
@@ -40,7 +40,7 @@ def _dns_label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", text).strip("-")[:63] or "ingest-station"
 
 
-def station_service_info(station_id: str, host: str, port: int) -> tuple[AsyncServiceInfo, list[str] | InterfaceChoice]:
+def station_service_info(station_id: str, host: str, port: int) -> tuple[ServiceInfo, list[str] | InterfaceChoice]:
     """The service record for a station listening on `host:port`, and the interfaces to announce it on."""
     if host in WILDCARDS:
         addresses, interfaces = _ipv4_addresses(), InterfaceChoice.All
@@ -50,7 +50,7 @@ def station_service_info(station_id: str, host: str, port: int) -> tuple[AsyncSe
             raise ValueError(f"mDNS advertising needs an IPv4 listen address, not {host}")
         addresses, interfaces = [host], [host]
     label = _dns_label(station_id)
-    info = AsyncServiceInfo(
+    info = ServiceInfo(
         SERVICE_TYPE, f"{station_id[:63]}.{SERVICE_TYPE}", port=port,
         addresses=[socket.inet_aton(a) for a in addresses], server=f"{label}.local.",
         properties={"station_id": station_id, "protocol": str(PROTOCOL_VERSION), "path": DETECTOR_PATH})
@@ -58,41 +58,58 @@ def station_service_info(station_id: str, host: str, port: int) -> tuple[AsyncSe
 
 
 class StationAdvertiser:
-    """Announces the station after it listens; withdraws the announcement when it stops."""
+    """Announces the station after it listens; withdraws the announcement when it stops.
+
+    Runs zeroconf on its own thread (the library's blocking API), never on the station's loop:
+    under the window's qasync loop a nested Qt event pass can step a new task from inside
+    another one, which kills that task, and a zeroconf left half set up never closes."""
 
     def __init__(self, station_id: str, host: str, port: int) -> None:
         self.station_id, self.host, self.port = station_id, host, port
-        self.zeroconf: AsyncZeroconf | None = None
-        self.registered = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.registered = threading.Event()
+        self._zeroconf: Zeroconf | None = None
+        self._closing = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
-    async def start(self) -> None:
+    def start(self) -> None:
         """Returns at once; the announcement (≈1 s of probing for a unique name) runs on."""
+        self._thread = threading.Thread(target=self._advertise, name="mdns-advertiser", daemon=True)
+        self._thread.start()
+
+    def _advertise(self) -> None:
         try:
             info, interfaces = station_service_info(self.station_id, self.host, self.port)
-            self.zeroconf = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+            zeroconf = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
         except (OSError, ValueError, ZeroconfError) as exc:
             log.warning("not advertising the station over mDNS: %s", exc)
             return
-        self._task = asyncio.create_task(self._register(info))
-
-    async def _register(self, info: AsyncServiceInfo) -> None:
-        assert self.zeroconf is not None
+        with self._lock:
+            if self._closing:
+                zeroconf.close()
+                return
+            self._zeroconf = zeroconf
         try:
-            await (await self.zeroconf.async_register_service(info, allow_name_change=True))
+            zeroconf.register_service(info, allow_name_change=True)
         except (OSError, ZeroconfError) as exc:
-            log.warning("cannot advertise the station over mDNS: %s", exc)
+            if not self._closing:
+                log.warning("cannot advertise the station over mDNS: %s", exc)
             return
         self.registered.set()
         log.info("advertising %s over mDNS as %s", self.station_id, info.name)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self.zeroconf is not None:
-            try:  # says goodbye on the network, then closes the sockets
-                await asyncio.wait_for(self.zeroconf.async_close(), CLOSE_TIMEOUT_S)
-            except (TimeoutError, OSError, ZeroconfError) as exc:
+    def close(self) -> None:
+        """Blocking: says goodbye on the network, closes the sockets, ends the thread."""
+        with self._lock:
+            self._closing = True
+            zeroconf = self._zeroconf
+        if zeroconf is not None:
+            try:
+                zeroconf.close()
+            except (OSError, ZeroconfError) as exc:
                 log.warning("mDNS did not close cleanly: %s", exc)
-            self.zeroconf = None
+        if self._thread is not None:
+            self._thread.join(CLOSE_TIMEOUT_S)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.close)

@@ -27,7 +27,7 @@ from tests.support.station_process import station_command, station_env
 
 async def advertised(station: Station) -> str:
     assert station.advertiser is not None
-    await asyncio.wait_for(station.advertiser.registered.wait(), 15)
+    assert await asyncio.to_thread(station.advertiser.registered.wait, 15), "advertised within 15 s"
     return station.settings.station_id
 
 
