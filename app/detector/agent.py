@@ -349,6 +349,8 @@ class DetectorAgent:
             self.say(f"card {card.card_id} ({card.label}): wiped {len(deleted)} files"
                      + (f", kept {len(kept)}" if kept else ""))
         log.info("wipe %s of card %s: %d deleted, %d kept", request.request_id, request.card_id, len(deleted), len(kept))
+        if request.ignored:
+            log.warning("wipe %s: ignored %d entries that name no card path", request.request_id, request.ignored)
         await self._send(ws, "sd:wipe_done", {"request_id": request.request_id, "card_id": request.card_id,
                                               "deleted": deleted, "kept": kept})
 

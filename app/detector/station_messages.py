@@ -13,7 +13,7 @@ from typing import Any
 
 from app.net.protocol import (
     CARD_ID, DEFAULT_CHUNK_SIZE, MAX_FILES, REQUEST_ID, Check, absolute_path, boolean, card_path, integer,
-    optional, sha256_hex, text, timestamp,
+    optional, path_problem, sha256_hex, text, timestamp,
 )
 
 # Frames the Detector sends: never fewer bytes than this (a station announcing 1 byte would make
@@ -81,7 +81,8 @@ class WipeRequest:
     request_id: str
     card_id: str
     files: tuple[WipeEntry, ...]
-    malformed: tuple[str, ...]  # paths of entries that failed their checks: kept, never deleted
+    malformed: tuple[str, ...]  # card paths of entries whose other fields failed their checks: kept
+    ignored: int = 0  # entries without a card path: neither acted on nor answered
 
 
 def _entries(name: str, value: Any) -> list[Any]:
@@ -118,17 +119,20 @@ def wipe_request(data: Any) -> WipeRequest:
     head = pick("sd:wipe_request", data, {"request_id": REQUEST_ID, "card_id": CARD_ID})
     files: list[WipeEntry] = []
     malformed: list[str] = []
+    ignored = 0
     for i, raw in enumerate(_entries("sd:wipe_request.files", data.get("files"))):
         try:
             entry = pick(f"files[{i}]", raw, {"path": card_path, "size": integer(0), "modified": timestamp},
                          {"sha256": optional(sha256_hex)})
         except BadStationMessage:
             path = raw.get("path") if isinstance(raw, dict) else None
-            if isinstance(path, str):
-                malformed.append(path[:1024])
+            if path_problem(path) is None:  # answered as kept; a bad path is not echoed (nor acted on)
+                malformed.append(path)
+            else:
+                ignored += 1
             continue
         files.append(WipeEntry(entry["path"], entry["size"], entry["modified"]))
-    return WipeRequest(head["request_id"], head["card_id"], tuple(files), tuple(malformed))
+    return WipeRequest(head["request_id"], head["card_id"], tuple(files), tuple(malformed), ignored)
 
 
 def chunk_size(welcome_data: Any) -> int:

@@ -112,6 +112,7 @@ async def test_wipe_deletes_exactly_the_listed_unchanged_files_and_nothing_else(
                   "DCIM/100GOPRO/GX010003.MP4", "DCIM/101GOPRO/GX020001.MP4"]
         files = [{**listed_entry(listing, p), "sha256": "0" * 64} for p in wanted]
         files.append({"path": "../outside/precious.MP4", "size": 8, "modified": files[0]["modified"]})
+        files.append({**listed_entry(listing, "DCIM/100GOPRO/GX010004.MP4"), "size": -1})
         files.append({"path": "DCIM/100GOPRO/NOT_ON_CARD.MP4", "size": 1, "modified": files[0]["modified"]})
         await station.send("sd:wipe_request", {"request_id": "w-7", "card_id": "CARD-1", "files": files})
         done = (await eventually(lambda: station.of_type("sd:wipe_done")))[0]
@@ -120,8 +121,10 @@ async def test_wipe_deletes_exactly_the_listed_unchanged_files_and_nothing_else(
     assert done["request_id"] == "w-7" and done["card_id"] == "CARD-1"
     assert sorted(done["deleted"]) == ["DCIM/100GOPRO/GL010001.LRV", "DCIM/100GOPRO/GX010001.MP4"]
     kept = {k["path"]: k["reason"] for k in done["kept"]}
+    # A path that is no card path is neither acted on nor echoed (the station would refuse the answer).
     assert set(kept) == {"DCIM/100GOPRO/GX010002.MP4", "DCIM/100GOPRO/GX010003.MP4", "DCIM/101GOPRO/GX020001.MP4",
-                         "../outside/precious.MP4", "DCIM/100GOPRO/NOT_ON_CARD.MP4"}
+                         "DCIM/100GOPRO/GX010004.MP4", "DCIM/100GOPRO/NOT_ON_CARD.MP4"}
+    assert kept["DCIM/100GOPRO/GX010004.MP4"] == "the entry is malformed"
     assert "size" in kept["DCIM/100GOPRO/GX010002.MP4"] and "modified" in kept["DCIM/100GOPRO/GX010003.MP4"]
     assert "link" in kept["DCIM/101GOPRO/GX020001.MP4"]
     assert all(reason for reason in kept.values())
