@@ -205,7 +205,8 @@ class DetectorAgent:
                     log.error("detector task failed: %r", result)
 
     def _welcomed(self, message: dict[str, Any]) -> bool:
-        data = message.get("data") if isinstance(message.get("data"), dict) else {}
+        raw = message.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if message.get("type") != "welcome":
             reason = f"the station refused the hello: {shorten(data.get('code'), 64)}: {shorten(data.get('message'))}"
             if data.get("code") == "unauthorized" or not self.keep_trying:

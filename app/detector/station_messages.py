@@ -106,7 +106,8 @@ def copy_request(data: Any) -> CopyRequest:
 
 def copy_cancel(data: Any) -> str:
     """The request id to stop."""
-    return pick("sd:copy_cancel", data, {"request_id": REQUEST_ID})["request_id"]
+    request_id: str = pick("sd:copy_cancel", data, {"request_id": REQUEST_ID})["request_id"]
+    return request_id
 
 
 def card_status(data: Any) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def wipe_request(data: Any) -> WipeRequest:
                          {"sha256": optional(sha256_hex)})
         except BadStationMessage:
             path = raw.get("path") if isinstance(raw, dict) else None
-            if path_problem(path) is None:  # answered as kept; a bad path is not echoed (nor acted on)
+            if isinstance(path, str) and path_problem(path) is None:  # kept; a bad path is neither echoed nor acted on
                 malformed.append(path)
             else:
                 ignored += 1

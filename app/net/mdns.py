@@ -42,6 +42,7 @@ def _dns_label(text: str) -> str:
 
 def station_service_info(station_id: str, host: str, port: int) -> tuple[ServiceInfo, list[str] | InterfaceChoice]:
     """The service record for a station listening on `host:port`, and the interfaces to announce it on."""
+    interfaces: list[str] | InterfaceChoice
     if host in WILDCARDS:
         addresses, interfaces = _ipv4_addresses(), InterfaceChoice.All
     else:
