@@ -23,8 +23,10 @@ class Upload:
 
 
 class ScriptedStation:
-    def __init__(self, *, chunk_size: Any = 64 * 1024, close_first_with: int | None = None) -> None:
+    def __init__(self, *, chunk_size: Any = 64 * 1024, close_first_with: int | None = None,
+                 first_reply: Any = None) -> None:
         self.chunk_size = chunk_size
+        self.first_reply = first_reply  # sent instead of welcome to the first connection, which stays open
         self.close_first_with = close_first_with  # e.g. 4409: the first connection is closed right after welcome
         self.hellos: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
@@ -55,6 +57,10 @@ class ScriptedStation:
         self.hellos.append(hello)
         if hello["data"].get("token") != TOKEN:
             await ws.close(4401, "wrong token")
+            return
+        if self.first_reply is not None and len(self.hellos) == 1:
+            await ws.send(json.dumps(self.first_reply))
+            await ws.wait_closed()
             return
         await ws.send(json.dumps({"type": "welcome", "data": {"station_id": "scripted", "version": "0",
                                                                "protocol": 1, "chunk_size": self.chunk_size}}))

@@ -188,3 +188,21 @@ async def test_the_trace_never_holds_the_token(tmp_path):
     assert hello["data"]["token"] == "<redacted>" and hello["data"]["detector_id"] == "desk-pi"
     assert TOKEN not in trace.getvalue()
     assert station.hellos[0]["data"]["token"] == TOKEN  # the station itself did get it
+
+
+async def test_a_reply_other_than_welcome_makes_a_watching_detector_try_again(tmp_path):
+    card = make_card(tmp_path / "card", {CLIP: b"clip"})
+    refusal = {"type": "error", "data": {"code": "bad_message", "message": "x" * 100_000}}
+    async with ScriptedStation(first_reply=refusal) as station, running(station, card, keep_trying=True) as agent:
+        await eventually(station.listed)
+    assert len(station.hellos) == 2 and agent.connections == 1
+
+
+async def test_a_reply_other_than_welcome_ends_a_one_card_detector_with_a_short_reason(tmp_path):
+    card = make_card(tmp_path / "card", {CLIP: b"clip"})
+    refusal = {"type": "error", "data": {"code": "bad_message", "message": "x" * 100_000}}
+    async with ScriptedStation(first_reply=refusal) as station:
+        agent = DetectorAgent(station.url, TOKEN, SingleCard(card, "CARD-1"), detector_id="desk-pi")
+        with pytest.raises(StationRefused, match="bad_message") as refused:
+            await asyncio.wait_for(agent.run(asyncio.Event()), 10)
+    assert len(str(refused.value)) < 1000
