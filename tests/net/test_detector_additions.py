@@ -147,8 +147,8 @@ async def test_a_detector_started_with_no_wipe_deletes_nothing(tmp_path):
     assert (card / CLIP).read_bytes() == b"clip"
 
 
-def test_wipe_keeps_a_file_for_a_card_that_is_not_inserted(tmp_path: Path):
-    # The same answer path as above without a connection: a wipe names the card it is for.
+def test_wipe_keeps_a_file_whose_request_differs_from_the_listing(tmp_path: Path):
+    # The wipe itself, without a connection: the request's time is not the listed one.
     from app.detector.card import read_card
     from app.detector.station_messages import wipe_request
     from app.detector.wipe import wipe_card
