@@ -28,6 +28,8 @@ def _station_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--library", metavar="DIR", help="where passengers' folders go [INGEST_LIBRARY]")
     parser.add_argument("--redis-url", metavar="URL", help="use this Redis instead of the embedded one [INGEST_REDIS_URL]")
     parser.add_argument("--workers", metavar="N", type=int, help="pipeline workers inside the station (default 2)")
+    parser.add_argument("--no-mdns", dest="mdns", action="store_false", default=None,
+                        help="do not advertise the station over mDNS [INGEST_MDNS=0]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +63,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     flags = {
         key: getattr(args, key, None)
         for key in ("data_dir", "config_file", "db_url", "log_level", "host", "port", "token", "library",
-                    "redis_url", "workers", "no_gui")
+                    "redis_url", "workers", "no_gui", "mdns")
     }
     return load_settings(flags)
 

@@ -32,6 +32,7 @@ ENV_VARS: dict[str, str] = {
     "INGEST_HOST": "host",
     "INGEST_WORKERS": "workers",
     "INGEST_LOG_LEVEL": "log_level",
+    "INGEST_MDNS": "mdns",
 }
 
 # Settings a config file may hold (the rest are per-run choices).
@@ -41,6 +42,7 @@ FILE_KEYS = (
     "import_proxies", "redis_prefix", "handoff_port", "handoff_days", "handoff_host",
     "drop_zone_name", "logo_path", "intro_s", "outro_s", "music_path", "music_level_db",
     "wipe_after_import", "max_connections", "max_connections_per_address", "max_connections_before_hello",
+    "mdns",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
@@ -98,6 +100,8 @@ class Settings:
     max_connections: int = 256
     max_connections_per_address: int = 32
     max_connections_before_hello: int = 64
+    # Advertise the station over mDNS (`_ingest-station._tcp`) so Detectors find it unaided.
+    mdns: bool = True
     no_gui: bool = False
     # Set when --data-dir was not given: logs go to the platform's log folder.
     log_dir: Path = field(default=Path())
@@ -181,7 +185,7 @@ def _coerce(key: str, value: Any) -> Any:
             if not -60 <= decibels <= 0:
                 raise ConfigError(f"music level must be -60 to 0 dB, got {decibels}")
             return decibels
-        if key in ("import_proxies", "wipe_after_import"):
+        if key in ("import_proxies", "wipe_after_import", "mdns"):
             if isinstance(value, bool):
                 return value
             return str(value).strip().lower() in ("1", "true", "yes", "on")

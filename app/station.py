@@ -25,6 +25,7 @@ from app.handoff.service import HandoffService
 from app.instance_lock import AlreadyRunning, InstanceLock
 from app.net.http import json_response
 from app.net.link import DetectorLink
+from app.net.mdns import StationAdvertiser
 from app.net.server import StationServer
 from app.pipeline.card_end import CardEnd
 from app.pipeline.engine import PipelineEngine
@@ -53,6 +54,7 @@ class Station:
         self.redis_url = ""
         self.redis: aioredis.Redis | None = None
         self.server: StationServer | None = None
+        self.advertiser: StationAdvertiser | None = None
         # The connected Detectors; the orchestrator sends copy requests through it.
         self.link = DetectorLink()
         self.net: NetService | None = None
@@ -107,6 +109,10 @@ class Station:
         await self._start_services()
         await self.server.start()
         self.on_stop(self.server.stop)
+        if settings.mdns:
+            self.advertiser = StationAdvertiser(settings.station_id, settings.host, self.server.bound_port)
+            self.advertiser.start()
+            self.on_stop(self.advertiser.stop)
         self.started_at = time.monotonic()
         log.info("station %s listening on %s:%d", settings.station_id, settings.host, self.server.bound_port)
 

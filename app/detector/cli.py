@@ -11,26 +11,42 @@ import sys
 from pathlib import Path
 
 EXIT_REFUSED = 2
+DEFAULT_DISCOVER_S = 10.0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "detector", help="run a Detector: serve a card folder, or the cards mounted under a folder, to a station")
-    parser.add_argument("--station", required=True, metavar="ws://HOST:PORT", help="the station's address")
-    parser.add_argument("--token", required=True, metavar="T", help="the station's pairing token")
+    parser.add_argument("--station", metavar="ws://HOST:PORT",
+                        help="the station's address (default: find it on the local network over mDNS)")
+    parser.add_argument("--station-id", metavar="ID", help="without --station: only the station with this id")
+    parser.add_argument("--discover-timeout", type=float, default=DEFAULT_DISCOVER_S, metavar="S",
+                        help=f"without --station: how long to look for a station (default {DEFAULT_DISCOVER_S:g} s)")
+    parser.add_argument("--token-file", type=Path, metavar="FILE", help="read the station's pairing token from FILE")
+    parser.add_argument("--token", metavar="T", help="the pairing token (visible to other users in ps; prefer "
+                        "--token-file or INGEST_TOKEN)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--card", type=Path, metavar="DIR", help="serve this folder as one card")
     source.add_argument("--watch", type=Path, metavar="ROOT", help="serve every card (a folder with DCIM/) mounted under ROOT")
     parser.add_argument("--card-id", metavar="ID", help="card id for --card (default: volume UUID, else a hash of its listing)")
-    parser.add_argument("--detector-id", metavar="ID", help="this Detector's id, [A-Za-z0-9._-]{1,64} (default: host name)")
+    parser.add_argument("--detector-id", metavar="ID",
+                        help="this Detector's id, [A-Za-z0-9._-]{1,64} (default: one generated and kept in --state-dir)")
+    parser.add_argument("--state-dir", type=Path, metavar="DIR", help="where this Detector keeps its generated id "
+                        "(default: the user's state folder)")
+    parser.add_argument("--shared-root", type=Path, metavar="DIR",
+                        help="accept shared-path copies, only into folders inside DIR (default: refuse them)")
+    parser.add_argument("--no-wipe", action="store_true", help="never delete files from a card, whatever the station asks")
     parser.add_argument("--name", metavar="NAME", help="shown in the station's window")
-    parser.add_argument("--trace", type=Path, metavar="FILE", help="write every text message in and out as JSON lines")
+    parser.add_argument("--trace", type=Path, metavar="FILE",
+                        help="write every text message in and out as JSON lines (the token is left out)")
     parser.add_argument("--log-level", default="INFO", metavar="L", help="DEBUG, INFO, WARNING or ERROR")
     parser.set_defaults(handler=run_detector)
 
 
 def run_detector(args: argparse.Namespace, _settings: object) -> int:
     from app.detector.agent import DetectorAgent, StationRefused  # noqa: PLC0415
+    from app.detector.discovery import StationNotFound, find_station  # noqa: PLC0415
+    from app.detector.identity import TokenMissing, default_state_dir, pairing_token, stored_detector_id  # noqa: PLC0415
     from app.detector.sources import SingleCard, WatchedRoot  # noqa: PLC0415
     from app.logging_setup import setup_logging  # noqa: PLC0415
     from app.shutdown import stop_on_signals  # noqa: PLC0415
@@ -43,11 +59,25 @@ def run_detector(args: argparse.Namespace, _settings: object) -> int:
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
         return EXIT_REFUSED
+    if args.shared_root is not None and not args.shared_root.is_dir():
+        print(f"error: --shared-root {args.shared_root} is not a folder", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        token = pairing_token(args.token, args.token_file)
+        detector_id = args.detector_id or stored_detector_id(args.state_dir or default_state_dir())
+    except (TokenMissing, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+
+    async def discover() -> str:
+        return await find_station(args.discover_timeout, station_id=args.station_id)
+
     source = SingleCard(args.card, args.card_id) if args.card else WatchedRoot(args.watch)
     trace = args.trace.open("a", encoding="utf-8") if args.trace else None
     try:
-        agent = DetectorAgent(args.station, args.token, source, detector_id=args.detector_id, name=args.name,
-                              trace=trace)
+        agent = DetectorAgent(args.station, token, source, detector_id=detector_id, name=args.name, trace=trace,
+                              shared_root=args.shared_root.absolute() if args.shared_root else None,
+                              keep_trying=args.watch is not None, wipe=not args.no_wipe, discover=discover)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -56,7 +86,7 @@ def run_detector(args: argparse.Namespace, _settings: object) -> int:
         stop = stop_on_signals()
         try:
             await agent.run(stop)
-        except StationRefused as exc:
+        except (StationRefused, StationNotFound) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_REFUSED
         return 0

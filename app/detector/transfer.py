@@ -1,11 +1,10 @@
-"""Sending one file to the station: upload mode (binary frames) or shared-path mode (a copy)."""
+"""Upload mode: one file (or one slice of it, `range`) to the station as binary frames."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import os
-import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,11 @@ Send = Callable[[ClientConnection, str, dict[str, Any]], Awaitable[None]]
 
 
 class _Reader:
-    """Reads a file sequentially on a thread and hashes what it read (the whole file)."""
+    """Reads a file sequentially on a thread up to `end`, hashing what it read."""
 
-    def __init__(self, fh: Any) -> None:
+    def __init__(self, fh: Any, end: int) -> None:
         self.fh = fh
+        self.end = end
         self.hasher = hashlib.sha256()
         self.position = 0
 
@@ -33,35 +33,56 @@ class _Reader:
             self.hasher.update(block)
             self.position += len(block)
 
+    def skip_to(self, offset: int) -> None:
+        self.fh.seek(offset)
+        self.position = offset
+
     def read(self) -> bytes:
-        block = self.fh.read(READ_BYTES)
+        block = self.fh.read(min(READ_BYTES, self.end - self.position))
         self.hasher.update(block)
         self.position += len(block)
         return block
 
 
 async def upload_file(ws: ClientConnection, send: Send, request_id: str, path: str, local: Path, size: int,
-                      offset: int, chunk_size: int) -> None:
+                      offset: int, chunk_size: int, *, length: int | None = None,
+                      cancelled: Callable[[], bool] = lambda: False) -> None:
     """`sd:upload_begin`, the bytes from `offset` in frames of `chunk_size`, `sd:file_copied`.
-    A read error after the begin becomes `sd:copy_error` (retryable: the card may be reseated)."""
+
+    Whole file (`length` None): `sha256` of the whole file, from byte 0. A slice (`range`):
+    the bytes [offset, offset + length) cut at the end of the file, `sha256` of those alone.
+    A read error after the begin becomes `sd:copy_error` (retryable: the card may be reseated);
+    a cancel between frames ends the upload with a `sd:copy_error` that is not retryable."""
+    def error(text: str, retryable: bool) -> Awaitable[None]:
+        return send(ws, "sd:copy_error", {"request_id": request_id, "path": path, "error": text,
+                                          "retryable": retryable})
+
+    if length is not None and offset >= size:
+        await error(f"slice offset {offset} is at or beyond the end of the file ({size} bytes)", False)
+        return
     try:
         fh = await asyncio.to_thread(open, local, "rb", buffering=0)
     except OSError as exc:
-        await send(ws, "sd:copy_error", {"request_id": request_id, "path": path,
-                                         "error": f"cannot open: {exc.strerror or exc}", "retryable": True})
+        await error(f"cannot open: {exc.strerror or exc}", True)
         return
-    reader = _Reader(fh)
+    end = size if length is None else min(offset + length, size)
+    reader = _Reader(fh, end)
     pending: asyncio.Future[bytes] | None = None
     try:
         actual = os.fstat(fh.fileno()).st_size
         if actual != size:
-            await send(ws, "sd:copy_error", {"request_id": request_id, "path": path, "retryable": False,
-                                             "error": f"the file changed on the card ({actual} bytes, listed {size})"})
+            await error(f"the file changed on the card ({actual} bytes, listed {size})", False)
             return
         offset = min(max(offset, 0), size)
-        await send(ws, "sd:upload_begin", {"request_id": request_id, "path": path, "size": size, "offset": offset})
+        begin: dict[str, Any] = {"request_id": request_id, "path": path, "size": size, "offset": offset}
+        if length is not None:
+            begin["length"] = end - offset  # the bytes that follow: the slice cut at the end of the file
+        await send(ws, "sd:upload_begin", begin)
         try:
-            await asyncio.to_thread(reader.hash_prefix, offset)
+            if length is None:
+                await asyncio.to_thread(reader.hash_prefix, offset)
+            else:
+                await asyncio.to_thread(reader.skip_to, offset)
             # Read the next block while the current one is being sent.
             pending = asyncio.ensure_future(asyncio.to_thread(reader.read))
             while True:
@@ -71,33 +92,22 @@ async def upload_file(ws: ClientConnection, send: Send, request_id: str, path: s
                 pending = asyncio.ensure_future(asyncio.to_thread(reader.read))
                 view = memoryview(block)
                 for start in range(0, len(block), chunk_size):
+                    if cancelled():
+                        await error("cancelled by the station", False)
+                        return
                     await ws.send(view[start:start + chunk_size])
         except OSError as exc:
-            await send(ws, "sd:copy_error", {"request_id": request_id, "path": path, "retryable": True,
-                                             "error": f"read error at 0x{reader.position:x}: {exc.strerror or exc}"})
+            await error(f"read error at 0x{reader.position:x}: {exc.strerror or exc}", True)
             return
-        if reader.position != size:
-            await send(ws, "sd:copy_error", {"request_id": request_id, "path": path, "retryable": True,
-                                             "error": f"the file ended at {reader.position} of {size} bytes"})
+        if reader.position != end:
+            await error(f"the file ended at {reader.position} of {size} bytes", True)
             return
-        await send(ws, "sd:file_copied", {"request_id": request_id, "path": path, "size": size,
-                                          "sha256": reader.hasher.hexdigest()})
+        copied: dict[str, Any] = {"request_id": request_id, "path": path, "size": size,
+                                  "sha256": reader.hasher.hexdigest()}
+        if length is not None:
+            copied.update(offset=offset, length=end - offset)
+        await send(ws, "sd:file_copied", copied)
     finally:
         if pending is not None and not pending.done():
             await asyncio.gather(pending, return_exceptions=True)  # never close under a running read
         await asyncio.to_thread(fh.close)
-
-
-def copy_to_shared_dir(local: Path, dest_dir: Path, card_path: str) -> tuple[Path, int, str]:
-    """Copy a card file into the station's shared folder; returns (dest, size, sha256)."""
-    dest = dest_dir.joinpath(*card_path.split("/"))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    hasher = hashlib.sha256()
-    size = 0
-    with open(local, "rb") as src, open(dest, "wb") as out:
-        while block := src.read(READ_BYTES):
-            hasher.update(block)
-            out.write(block)
-            size += len(block)
-    shutil.copystat(local, dest)
-    return dest.resolve(), size, hasher.hexdigest()
