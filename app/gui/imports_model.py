@@ -18,9 +18,9 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 
 from app.events import Event
 from app.gui.formatting import human_bytes, human_duration, local_time, parse_ts
-from app.pipeline.read_model import group_state, ClipRow, ExecutionRow, ExecutionSnapshot, JumpRow, StepRow
 from app.gui.resources import icon, state_icon
 from app.gui.step_names import state_text, step_title
+from app.pipeline.read_model import ClipRow, ExecutionRow, ExecutionSnapshot, JumpRow, StepRow, group_state
 
 NOT_STARTED = frozenset({"pending", "queued", "upstream_failed"})
 FINAL_STATES = frozenset({"succeeded", "failed", "upstream_failed", "cancelled", "skipped"})
