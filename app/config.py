@@ -328,3 +328,15 @@ def save_settings(settings: Settings, changes: Mapping[str, Any]) -> list[str]:
         stored[key] = str(value) if isinstance(value, Path) else value
     write_config_file(settings.config_file, stored)
     return restart
+
+
+def apply_settings(settings: Settings, changes: Mapping[str, Any]) -> list[str]:
+    """The settings dialog's one command: validate and persist `changes`, then apply to the live
+    `settings` (the object the running core reads) only those safe to change while running.
+    Returns the keys that wait for a restart. On ConfigError or OSError nothing changed."""
+    saved = dataclasses.replace(settings)  # validated and written on a copy first
+    restart = save_settings(saved, changes)
+    for key in changes:
+        if key not in restart:
+            setattr(settings, key, getattr(saved, key))
+    return sorted(restart)

@@ -5,6 +5,7 @@ import pytest
 
 from app.config import (
     ConfigError,
+    apply_settings,
     ensure_identity,
     load_settings,
     read_config_file,
@@ -67,6 +68,20 @@ def test_saving_settings_reports_what_needs_a_restart(tmp_path):
     assert reloaded.library == Path(tmp_path / "lib2")
     with pytest.raises(ConfigError):
         save_settings(settings, {"qr_window_s": -1})
+
+
+def test_applied_settings_change_the_running_station_only_where_safe(tmp_path):
+    settings = load_settings({"data_dir": str(tmp_path)}, environ={})
+    ensure_identity(settings)
+    port = settings.port
+    restart = apply_settings(settings, {"port": 9999, "small_file_bytes": 1000})
+    assert restart == ["port"]
+    assert settings.small_file_bytes == 1000  # the running core reads it at once
+    assert settings.port == port  # still listening where it was until the restart
+    assert load_settings({"data_dir": str(tmp_path)}, environ={}).port == 9999  # saved for the restart
+    with pytest.raises(ConfigError):
+        apply_settings(settings, {"small_file_bytes": 5, "qr_window_s": -1})
+    assert settings.small_file_bytes == 1000  # a refused change applies nothing
 
 
 def test_every_generated_token_passes_the_strength_rule():

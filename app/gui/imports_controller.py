@@ -13,18 +13,15 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog
-from sqlalchemy import select
 
-from app.db.models import Jump, PipelineStep
 from app.events import Event
 from app.gui.detectors_state import DetectorsState
-from app.gui.imports_data import jumps_of_card, load_execution, load_recent, load_step_details
 from app.gui.imports_model import ImportsModel, Kind, Node
 from app.gui.views.assign_dialog import AssignDialog
 from app.gui.views.handoff_dialog import HandoffDialog
-from app.pipeline.export import export_passenger
-from app.pipeline.offload_report import report_of
 from app.gui.views.step_details import StepDetailsPanel
+from app.pipeline.export import export_passenger
+from app.pipeline.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +99,13 @@ class ImportsController(QObject):
             if self._flush_handle is not None:
                 await asyncio.sleep(SYNC_DELAY_S / 2)
 
-    def _db(self):
+    def _db(self) -> Any:
         if self.station.db is None:
             raise RuntimeError("the database is not open")
         return self.station.db
+
+    def _reads(self) -> ReadModel:
+        return ReadModel(self._db())
 
     # -- events and database reads ------------------------------------------------------------
     def handle_event(self, event: Event) -> None:
@@ -127,7 +127,7 @@ class ImportsController(QObject):
         try:
             execution_ids, self._dirty = sorted(self._dirty), set()
             for execution_id in execution_ids:
-                snapshot = await self._db().read(lambda session, eid=execution_id: load_execution(session, eid))
+                snapshot = await self._reads().execution(execution_id)
                 if snapshot is not None:
                     self.model.merge_snapshot(snapshot)
                     self.detectors.set_card_label(execution_id, snapshot.execution.card_label)
@@ -138,7 +138,7 @@ class ImportsController(QObject):
                 self._flush_handle = asyncio.get_running_loop().call_later(SYNC_DELAY_S, self._start_flush)
 
     async def load_recent(self, limit: int = 50) -> None:
-        snapshots = await self._db().read(lambda session: load_recent(session, limit))
+        snapshots = await self._reads().recent(limit)
         for snapshot in reversed(snapshots):
             self.model.merge_snapshot(snapshot)
 
@@ -167,7 +167,7 @@ class ImportsController(QObject):
             self.details.show_jump(node.parent.row, None)
 
     async def _show_step(self, step_id: int) -> None:
-        details = await self._db().read(lambda session: load_step_details(session, step_id))
+        details = await self._reads().step_details(step_id)
         selected = self._selected
         if details is not None and selected is not None and selected.kind is Kind.STEP and selected.id == step_id:
             self.details.show_step(details)
@@ -184,37 +184,40 @@ class ImportsController(QObject):
                 self.select(node)
 
     # -- what the menus do --------------------------------------------------------------------
-    def _facade(self, name: str) -> Any:
-        facade = getattr(self.station, name, None)
-        if facade is None:
-            raise RuntimeError(f"the station has no {name} running")
-        return facade
+    def _engine(self) -> Any:
+        if self.station.engine is None:
+            raise RuntimeError("the station has no pipeline engine running")
+        return self.station.engine
+
+    def _orchestrator(self) -> Any:
+        if self.station.orchestrator is None:
+            raise RuntimeError("the station has no orchestrator running")
+        return self.station.orchestrator
+
+    def _handoff(self) -> Any:
+        if self.station.handoff is None:
+            raise RuntimeError("the station has no hand-off server running")
+        return self.station.handoff
 
     def retry_step(self, execution_id: int, step_id: int) -> None:
-        self.spawn(self._retry([step_id], execution_id), "Retry")
+        async def retry() -> None:
+            await self._engine().retry(execution_id, step_id)
+            self.message.emit(f"Retrying 1 step of import {execution_id}")
+            self.mark_dirty(execution_id)
+
+        self.spawn(retry(), "Retry")
 
     def retry_failed(self, execution_id: int) -> None:
-        async def failed_then_retry() -> None:
-            step_ids = await self._db().read(lambda session: list(session.scalars(
-                select(PipelineStep.id).where(PipelineStep.execution_id == execution_id,
-                                              PipelineStep.state == "failed").order_by(PipelineStep.id))))
-            if not step_ids:
-                self.message.emit(f"Import {execution_id} has no failed step")
-                return
-            await self._retry(step_ids, execution_id)
+        async def retry_failed() -> None:
+            reset = await self._engine().retry_failed(execution_id)  # all of them or none
+            self.message.emit(f"Retrying {len(reset)} step{'s' if len(reset) != 1 else ''} of import {execution_id}")
+            self.mark_dirty(execution_id)
 
-        self.spawn(failed_then_retry(), "Retry")
-
-    async def _retry(self, step_ids: list[int], execution_id: int) -> None:
-        engine = self._facade("engine")
-        for step_id in step_ids:
-            await engine.retry(execution_id, step_id)
-        self.message.emit(f"Retrying {len(step_ids)} step{'s' if len(step_ids) != 1 else ''} of import {execution_id}")
-        self.mark_dirty(execution_id)
+        self.spawn(retry_failed(), "Retry")
 
     def cancel(self, execution_id: int) -> None:
         async def cancel() -> None:
-            await self._facade("engine").cancel(execution_id)
+            await self._engine().cancel(execution_id)
             self.message.emit(f"Import {execution_id} cancelled")
             self.mark_dirty(execution_id)
 
@@ -228,8 +231,7 @@ class ImportsController(QObject):
 
     def open_execution_folder(self, execution_id: int) -> None:
         async def find_and_open() -> None:
-            folders = await self._db().read(lambda session: [d for d in session.scalars(
-                select(Jump.output_dir).where(Jump.execution_id == execution_id)) if d])
+            folders = await self._reads().output_folders(execution_id)
             if folders:
                 common = Path(os.path.commonpath(folders))
                 self.open_path(common if common.is_dir() else common.parent)
@@ -254,7 +256,7 @@ class ImportsController(QObject):
 
     def ask_assign(self, execution_id: int, clip_ids: list[int]) -> None:
         async def open_dialog() -> None:
-            jumps = await self._db().read(lambda session: jumps_of_card(session, execution_id))
+            jumps = await self._reads().jumps_of_card(execution_id)
             names = [self.model.node(Kind.CLIP, clip_id).row.name for clip_id in clip_ids
                      if self.model.node(Kind.CLIP, clip_id) is not None]
             dialog = AssignDialog(names, jumps, self.details.window())
@@ -270,10 +272,7 @@ class ImportsController(QObject):
     def assign_clips(self, execution_id: int, clip_ids: list[int], *, jump_id: int | None = None,
                      passenger: dict[str, str] | None = None) -> asyncio.Task[Any]:
         async def assign() -> None:
-            orchestrator = self._facade("orchestrator")
-            if not hasattr(orchestrator, "assign_clips"):
-                raise RuntimeError("this station cannot assign clips by hand yet (no assign_clips)")
-            await orchestrator.assign_clips(execution_id, clip_ids, jump_id=jump_id, passenger=passenger)
+            await self._orchestrator().assign_clips(execution_id, clip_ids, jump_id=jump_id, passenger=passenger)
             who = passenger["passenger_name"] if passenger else (
                 self.model.node(Kind.JUMP, jump_id).row.passenger_name if self.model.node(Kind.JUMP, jump_id) else "")
             self.message.emit(f"{len(clip_ids)} clip{'s' if len(clip_ids) != 1 else ''} assigned to {who}")
@@ -284,7 +283,7 @@ class ImportsController(QObject):
     # -- the passenger's product and the card's report ----------------------------------------
     def hand_off(self, jump_id: int) -> asyncio.Task[Any]:
         async def show_link() -> None:
-            handoff = self._facade("handoff")
+            handoff = self._handoff()
             link = await handoff.create_link(jump_id)
             expires = link.expires_at.astimezone().strftime("%d %b %Y %H:%M")
             dialog = HandoffDialog(link.passenger_name, link.url, expires, handoff.qr_png(link.url),
@@ -320,7 +319,7 @@ class ImportsController(QObject):
 
     def open_report(self, execution_id: int) -> None:
         async def find_and_open() -> None:
-            report = await self._db().read(lambda session: report_of(session, execution_id))
+            report = await self._reads().offload_report(execution_id)
             if report is None:
                 self.problem.emit(f"Import {execution_id} has no offload report yet (written when it completes)")
             else:

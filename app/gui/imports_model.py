@@ -18,9 +18,9 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 
 from app.events import Event
 from app.gui.formatting import human_bytes, human_duration, local_time, parse_ts
-from app.gui.imports_data import ClipRow, ExecutionRow, ExecutionSnapshot, JumpRow, StepRow
 from app.gui.resources import icon, state_icon
 from app.gui.step_names import state_text, step_title
+from app.pipeline.read_model import ClipRow, ExecutionRow, ExecutionSnapshot, JumpRow, StepRow, group_state
 
 NOT_STARTED = frozenset({"pending", "queued", "upstream_failed"})
 FINAL_STATES = frozenset({"succeeded", "failed", "upstream_failed", "cancelled", "skipped"})
@@ -246,12 +246,7 @@ class ImportsModel(QAbstractItemModel):
         states = [child.row.state for child in node.children if child.kind is Kind.STEP]
         if node.row.unassigned:
             return "waiting" if self.clips_of(node) else "succeeded"
-        if not states:
-            return "pending"
-        for wanted in ("failed", "running", "waiting", "queued", "upstream_failed", "pending"):
-            if wanted in states:
-                return wanted
-        return "succeeded" if all(state in DONE_STATES for state in states) else states[-1]
+        return group_state(states)  # as the core derives an execution's state from its steps
 
     def _display(self, node: Node, column: Column) -> str:
         row = node.row

@@ -1,5 +1,5 @@
 """Keeps the Passengers view in step with the station (the day's passengers read through
-`passengers_read`, refreshed on `passenger:updated` and pipeline events) and carries out what the
+the read model, refreshed on `passenger:updated` and pipeline events) and carries out what the
 crew asks: play, open folder, render again, move a clip (the orchestrator's commands)."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 
 from app.events import Event
 from app.gui.background import Background
-from app.gui.passengers_data import load_day, load_passenger
+from app.gui.passengers_data import day_view, passenger_of
 from app.gui.passengers_model import PassengersModel
+from app.pipeline.read_model import ReadModel
 
 # Events come in bursts (a card's steps): one read per burst.
 SYNC_DELAY_S = 0.3
@@ -62,6 +63,9 @@ class PassengersController(QObject):
             raise RuntimeError("the database is not open")
         return self.station.db
 
+    def _reads(self) -> ReadModel:
+        return ReadModel(self._db())
+
     def _orchestrator(self) -> Any:
         orchestrator = self.station.orchestrator
         if orchestrator is None:
@@ -85,7 +89,7 @@ class PassengersController(QObject):
     # -- reading the day ----------------------------------------------------------------------
     async def load(self, day: str | None = None) -> None:
         """Show `day`'s passengers; with None, the newest day that has passengers."""
-        view = await self._db().read(lambda session: load_day(session, day, self.today().isoformat()))
+        view = day_view(await self._reads().passengers_day(day, self.today().isoformat()))
         if day is None and not self.follow_newest:
             return  # the crew picked a day while this read ran: theirs wins
         self.model.show_day(view.day, view.passengers, view.unassigned)
@@ -130,7 +134,7 @@ class PassengersController(QObject):
                 await self.load(self._day_to_show())
                 return
             for passenger_id in passenger_ids:
-                row = await self._db().read(lambda session, pid=passenger_id: load_passenger(session, pid))
+                row = passenger_of(await self._reads().passenger(passenger_id))
                 if row is None:
                     continue
                 if row.day not in self.days:  # the first passenger of a new day

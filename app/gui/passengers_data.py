@@ -1,20 +1,12 @@
-"""The rows of the Passengers view: plain, frozen values made from `app.pipeline.passengers_read`'s
-dicts (the same view the `/ui` channel answers), read on a database thread."""
+"""The rows of the Passengers view: plain, frozen values made from the read model's day of
+passengers (`app.pipeline.read_model.passengers`: the dicts the `/ui` channel answers, with durations)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from app.pipeline.passengers_read import (
-    clip_durations,
-    days_with_passengers,
-    passenger_by_id,
-    passengers_of_day,
-    unassigned_of_day,
-)
+from app.pipeline.read_model import PassengerRead, PassengersDay
 
 VIDEO_STATES = ("waiting", "rendering", "ready", "failed")
 
@@ -102,24 +94,10 @@ def passenger_row(view: dict[str, Any], durations: dict[int, float] | None = Non
     )
 
 
-def _durations_of(session: Session, clips: list[dict[str, Any]]) -> dict[int, float]:
-    return clip_durations(session, [int(c["file_id"]) for c in clips])
+def day_view(read: PassengersDay) -> DayView:
+    return DayView(read.day, read.days, tuple(passenger_row(v, read.durations) for v in read.passengers),
+                   tuple(clip_row(c, read.durations) for c in read.unassigned))
 
 
-def load_day(session: Session, day: str | None, fallback_day: str) -> DayView:
-    """The passengers of `day`; with None, of the newest day that has passengers (else
-    `fallback_day`, the desk's today)."""
-    days = tuple(days_with_passengers(session))
-    shown = day or (days[0] if days else fallback_day)
-    views = passengers_of_day(session, shown)
-    loose = unassigned_of_day(session, shown)
-    durations = _durations_of(session, [c for v in views for c in v["clips"]] + loose)
-    return DayView(shown, days, tuple(passenger_row(v, durations) for v in views),
-                   tuple(clip_row(c, durations) for c in loose))
-
-
-def load_passenger(session: Session, passenger_id: int) -> PassengerRow | None:
-    view = passenger_by_id(session, passenger_id)
-    if view is None:
-        return None
-    return passenger_row(view, _durations_of(session, view["clips"]))
+def passenger_of(read: PassengerRead | None) -> PassengerRow | None:
+    return passenger_row(read.view, read.durations) if read is not None else None

@@ -342,6 +342,7 @@ UI_MESSAGES: dict[str, Schema] = {
     "passenger:rerender": Schema({"passenger_id": integer(1)}),
     "pipeline:retry": Schema({"execution_id": integer(1), "step_id": integer(1)}),
     "pipeline:cancel": Schema({"execution_id": integer(1)}),
+    "pipeline:retry_failed": Schema({"execution_id": integer(1)}),
 }
 ALL_TYPES = {"hello", *DETECTOR_MESSAGES, *UI_MESSAGES}
 

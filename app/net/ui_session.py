@@ -68,6 +68,9 @@ class UiSession(Connection):
             reset = await self.service.call_engine("retry", data["execution_id"], data["step_id"])
             result = {"execution_id": data["execution_id"], "step_id": data["step_id"],
                       "reset_step_ids": list(reset) if isinstance(reset, (list, tuple)) else []}
+        elif message.type == "pipeline:retry_failed":
+            reset = await self.service.call_engine("retry_failed", data["execution_id"])
+            result = {"execution_id": data["execution_id"], "reset_step_ids": list(reset)}
         elif message.type == "pipeline:cancel":
             cancelled = await self.service.call_engine("cancel", data["execution_id"])
             result = {"execution_id": data["execution_id"],

@@ -52,7 +52,7 @@ def _open_db(settings: Settings):
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    from app.pipeline.engine import list_executions  # noqa: PLC0415
+    from app.pipeline.read_model.listing import list_executions  # noqa: PLC0415
 
     if not 1 <= args.limit <= 1000:
         print("error: --limit must be between 1 and 1000", file=sys.stderr)

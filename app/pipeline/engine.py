@@ -12,20 +12,18 @@ from __future__ import annotations
 import logging
 from functools import partial
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.engine import Database, lost_a_conflict
-from app.db.models import ExecutionState, PipelineExecution, PipelineStep, StepState
-from app.db.types import utcnow
+from app.db.models import ExecutionState, PipelineExecution
 from app.events import EventBus
 from app.pipeline import scheduler
 from app.pipeline.events_bridge import EventBridge, EventPublisher
+from app.pipeline.read_model.listing import list_executions
 from app.pipeline.registry import PipelineDefinition, get_pipeline
 from app.pipeline.scheduler import NotFound, Report, RetryRefused
 from app.pipeline.worker import StepQueue, WorkerOptions, WorkerPool
@@ -140,6 +138,14 @@ class PipelineEngine:
         await self._announce(report)
         return reset
 
+    async def retry_failed(self, execution_id: int) -> list[int]:
+        """Re-run every failed step of the execution and what is downstream of them, in one
+        transaction (all or none). Raises NotFound, or RetryRefused when no step failed."""
+        report = Report()
+        reset = await self.db.run(lambda s: scheduler.retry_failed(s, execution_id, report))
+        await self._announce(report)
+        return reset
+
     async def cancel(self, execution_id: int) -> int:
         """Cancel every unfinished step; a running one is stopped if it runs here, and its
         result is discarded wherever it runs."""
@@ -162,52 +168,6 @@ class PipelineEngine:
     async def list_executions(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest executions with their steps: the `pipeline:list` answer."""
         return await self.db.read(lambda s: list_executions(s, limit))
-
-
-def list_executions(session: Session, limit: int = 50) -> list[dict[str, Any]]:
-    limit = max(1, min(int(limit), 1000))
-    executions = session.execute(
-        select(PipelineExecution).order_by(PipelineExecution.id.desc()).limit(limit)
-    ).scalars().all()
-    if not executions:
-        return []
-    steps: dict[int, list[PipelineStep]] = {}
-    for step in session.execute(
-        select(PipelineStep).where(PipelineStep.execution_id.in_([e.id for e in executions])).order_by(PipelineStep.id)
-    ).scalars():
-        steps.setdefault(step.execution_id, []).append(step)
-    now = utcnow()
-    return [_execution_json(e, steps.get(e.id, []), now) for e in executions]
-
-
-def _execution_json(e: PipelineExecution, steps: list[PipelineStep], now: datetime) -> dict[str, Any]:
-    done = sum(1 for s in steps if StepState(s.state).is_final)
-    return {
-        "id": e.id, "pipeline": e.pipeline, "state": e.state, "detector_id": e.detector_id, "card_id": e.card_id,
-        "card_label": e.card_label, "slot": e.slot, "files_total": e.files_total, "files_new": e.files_new,
-        "error": e.error, "created_at": _iso(e.created_at), "finished_at": _iso(e.finished_at),
-        "progress": {"done": done, "total": len(steps)},
-        "steps": [_step_json(s, now) for s in steps],
-    }
-
-
-def _step_json(s: PipelineStep, now: datetime) -> dict[str, Any]:
-    duration_ms = None
-    if s.started_at is not None and s.state != StepState.WAITING.value:
-        end = s.finished_at if s.finished_at is not None else now
-        duration_ms = max(0, int((end - s.started_at).total_seconds() * 1000))
-    return {
-        "id": s.id, "name": s.name, "key": s.key, "state": s.state, "attempt": s.attempt,
-        "duration_ms": duration_ms, "error": s.error, "worker_id": s.worker_id,
-        "progress": {"done": s.progress_done, "total": s.progress_total},
-        "started_at": _iso(s.started_at), "finished_at": _iso(s.finished_at),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 __all__ = ["NotFound", "PipelineEngine", "RetryRefused", "list_executions"]

@@ -608,6 +608,22 @@ def retry(session: Session, execution_id: int, step_id: int, report: Report) -> 
     return reset
 
 
+def retry_failed(session: Session, execution_id: int, report: Report) -> list[int]:
+    """Reset every failed step of the execution and what is downstream of them, in the caller's
+    transaction: all of them or (on any error) none. Returns the reset step ids."""
+    if session.execute(select(EXE.c.id).where(EXE.c.id == execution_id)).first() is None:
+        raise NotFound(f"no execution {execution_id}")
+    failed = session.scalars(select(STEP.c.id).where(
+        STEP.c.execution_id == execution_id, STEP.c.state == StepState.FAILED.value).order_by(STEP.c.id)).all()
+    if not failed:
+        raise RetryRefused(f"execution {execution_id} has no failed step")
+    reset: list[int] = []
+    for step_id in failed:
+        if step_id not in reset:  # a failed step downstream of another is reset with it
+            reset.extend(retry(session, execution_id, step_id, report))
+    return sorted(set(reset))
+
+
 def cancel(session: Session, execution_id: int, report: Report) -> int:
     """Every unfinished step becomes `cancelled`; running ones finish into the void."""
     if session.execute(select(EXE.c.id).where(EXE.c.id == execution_id)).first() is None:

@@ -97,6 +97,12 @@ class RecordingEngine:
             raise LookupError(f"no execution {execution_id}")
         return [step_id, step_id + 1]
 
+    async def retry_failed(self, execution_id: int) -> list[int]:
+        self.calls.append(("retry_failed", (execution_id,)))
+        if not any(e["id"] == execution_id for e in self.executions):
+            raise LookupError(f"no execution {execution_id}")
+        return [11, 12]
+
     async def cancel(self, execution_id: int) -> int:
         self.calls.append(("cancel", (execution_id,)))
         if not any(e["id"] == execution_id for e in self.executions):

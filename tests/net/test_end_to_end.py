@@ -177,6 +177,11 @@ async def test_reference_detector_imports_a_generated_card_end_to_end(tmp_path, 
                 "execution_id": execution_id, "step_id": step["id"]}}))
             refused = (await ui.wait_for("error"))[0]["data"]
             assert refused["code"] == "conflict" and refused["ref"] == "retry-1"
+            await ui.ws.send(json.dumps({"type": "pipeline:retry_failed", "id": "retry-2", "data": {
+                "execution_id": execution_id}}))
+            refused = (await ui.wait_for("error", count=2))[1]["data"]
+            assert refused["code"] == "conflict" and refused["ref"] == "retry-2"
+            assert "no failed step" in refused["message"]
 
             # -- the same card listed again requests nothing new --------------------------------------
             second_trace = tmp_path / "second.jsonl"

@@ -201,12 +201,16 @@ async def test_ui_requests_are_served_through_the_engine(station):
     await ui.send(json.dumps({"type": "pipeline:retry", "id": "r", "data": {"execution_id": 3, "step_id": 11}}))
     assert await recv_json(ui) == {"type": "pipeline:retry_result", "data": {
         "execution_id": 3, "step_id": 11, "reset_step_ids": [11, 12], "ref": "r"}}
+    await ui.send(json.dumps({"type": "pipeline:retry_failed", "id": "rf", "data": {"execution_id": 3}}))
+    assert await recv_json(ui) == {"type": "pipeline:retry_failed_result", "data": {
+        "execution_id": 3, "reset_step_ids": [11, 12], "ref": "rf"}}
     await ui.send(json.dumps({"type": "pipeline:cancel", "id": "c", "data": {"execution_id": 99}}))
     error = await recv_json(ui)
     assert error["type"] == "error" and error["data"]["code"] == "bad_message" and error["data"]["ref"] == "c"
     await ui.send(json.dumps({"type": "sd:file_list", "id": "x", "data": {"card_id": "C", "files": []}}))
     assert (await recv_json(ui))["data"]["code"] == "bad_message"
-    assert station.engine.calls == [("list_executions", (1,)), ("retry", (3, 11)), ("cancel", (99,))]
+    assert station.engine.calls == [("list_executions", (1,)), ("retry", (3, 11)), ("retry_failed", (3,)),
+                                    ("cancel", (99,))]
     await ui.close()
 
 

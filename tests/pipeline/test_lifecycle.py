@@ -111,6 +111,35 @@ async def test_retry_from_a_failed_step_reruns_exactly_it_and_its_dependents(har
     assert step["attempt"] == 2 and step["state"] == "succeeded" and step["duration_ms"] >= 0
 
 
+def two_failures_pipeline(tmp) -> str:
+    journal = str(tmp / "journal.txt")
+    PipelineDefinition("t_two_failures", steps=[
+        NewStep("t_fail_unless", key="a", params={"path": str(tmp / "fixed"), "journal": journal}),
+        NewStep("t_fail_unless", key="b", params={"path": str(tmp / "fixed"), "journal": journal}),
+        NewStep("t_record", key="after_b", depends_on=[("t_fail_unless", "b")], params={"journal": journal}),
+        NewStep("t_record", key="fine", params={"journal": journal}),
+    ])
+    return "t_two_failures"
+
+
+async def test_retry_failed_reruns_every_failed_step_and_its_dependents_at_once(harness: Harness):
+    execution_id = await harness.start(two_failures_pipeline(harness.tmp))
+    assert await harness.wait_state(execution_id, "failed") == "failed"
+    steps = await harness.steps(execution_id)
+    assert steps["t_fail_unless:a"].state == steps["t_fail_unless:b"].state == "failed"
+    with pytest.raises(NotFound):
+        await harness.engine.retry_failed(999_999)
+
+    (harness.tmp / "fixed").write_text("ok")
+    reset = await harness.engine.retry_failed(execution_id)
+    assert reset == sorted([steps["t_fail_unless:a"].id, steps["t_fail_unless:b"].id, steps["t_record:after_b"].id])
+    assert await harness.wait_state(execution_id, "succeeded", "failed") == "succeeded"
+    assert sorted(_journal(harness)) == sorted(["t_fail_unless:a:1", "t_fail_unless:b:1", "t_record:fine:1",
+                                                "t_fail_unless:a:2", "t_fail_unless:b:2", "t_record:after_b:1"])
+    with pytest.raises(RetryRefused, match="has no failed step"):
+        await harness.engine.retry_failed(execution_id)
+
+
 def cancel_pipeline(tmp) -> str:
     PipelineDefinition("t_cancel", steps=[
         NewStep("t_record", key="slow", params={"sleep": 30}),

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.imports_data import JumpRow
+from app.pipeline.read_model import JumpRow
 from app.gui.resources import icon
 
 

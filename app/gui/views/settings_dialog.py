@@ -4,7 +4,6 @@ Checked as typed; saved to the config file; says which changes need a restart.""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import ConfigError, Settings, new_token, save_settings
+from app.config import ConfigError, Settings, apply_settings, new_token
 from app.pipeline.branding_options import logo_problem, music_problem
 from app.config import check_token as strong_token
 
@@ -242,18 +241,13 @@ class SettingsDialog(QDialog):
         if not changes:
             self.accept()
             return
-        # Saved on a copy, then only what is safe to change while running is applied to the live
-        # settings: the rest waits for the restart the dialog asks for.
-        saved = dataclasses.replace(self.settings)
+        # The core saves them and applies what is safe to change while running; the rest waits
+        # for the restart the dialog asks for.
         try:
-            restart = save_settings(saved, changes)
+            self.restart_needed = apply_settings(self.settings, changes)
         except (ConfigError, OSError) as exc:
             self.problem.setText(f"Not saved: {exc}")
             return
-        self.restart_needed = sorted(restart)
-        for key in changes:
-            if key not in self.restart_needed:
-                setattr(self.settings, key, getattr(saved, key))
         if self.restart_needed:
             words = [RESTART_NAMES.get(key, key) for key in self.restart_needed]
             names = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]

@@ -12,7 +12,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from app.gui.formatting import human_duration, local_time
-from app.gui.imports_data import ExecutionRow, JumpRow, StepDetails
+from app.pipeline.read_model import ExecutionRow, JumpRow, StepDetails
 from app.gui.step_names import state_text, step_title
 
 LEVEL_COLOURS = {"ERROR": "#c43d3d", "WARNING": "#a86a00", "INFO": "#34414f", "DEBUG": "#8a97a5"}

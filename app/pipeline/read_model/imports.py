@@ -1,18 +1,16 @@
-"""What the Imports tree and the details panel read from the database, as plain frozen rows.
+"""The imports as the crew sees them (an execution with its passengers, steps and unassigned
+clips; a step's details): queries returning the frozen rows of `rows.py`.
 
-Every function here takes a SQLAlchemy session and runs on a database thread through
-`station.db.read(...)` (a read-only transaction that never queues behind the workers' writes),
-never on the event loop.
+Every function takes a SQLAlchemy session and runs on a database thread through
+`Database.read` (a read-only transaction that never queues behind the workers' writes);
+views call them through `ReadModel`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import (
@@ -23,90 +21,9 @@ from app.db.models import (
     PipelineStepEdge,
     PipelineStepLog,
 )
+from app.pipeline.read_model.rows import ClipRow, ExecutionRow, ExecutionSnapshot, JumpRow, StepDetails, StepRow
 
 CLIP_KINDS = ("video", "photo")
-
-
-@dataclass(frozen=True)
-class ExecutionRow:
-    id: int
-    card_id: str
-    card_label: str
-    detector_id: str
-    state: str
-    files_total: int
-    files_new: int
-    created_at: datetime | None
-    finished_at: datetime | None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class JumpRow:
-    id: int
-    execution_id: int
-    unassigned: bool
-    passenger_name: str
-    booking_id: str
-    qr_frame_path: str | None
-    output_dir: str | None
-    video_path: str | None
-    clip_count: int
-    total_duration_s: float | None
-    # The rest of the QR payload the crew may want (instructor, camera flyer, package, e-mail).
-    extra: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class StepRow:
-    id: int
-    execution_id: int
-    name: str
-    key: str
-    state: str
-    attempt: int
-    progress_done: int
-    progress_total: int
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
-    jump_id: int | None  # the passenger this step works for, None for card-wide steps
-
-
-@dataclass(frozen=True)
-class ClipRow:
-    id: int
-    execution_id: int
-    jump_id: int | None
-    path: str
-    size: int
-    state: str
-    stored_path: str | None
-    modified: datetime | None
-    duration_s: float | None
-
-    @property
-    def name(self) -> str:
-        return PurePosixPath(self.path).name
-
-
-@dataclass(frozen=True)
-class ExecutionSnapshot:
-    execution: ExecutionRow
-    jumps: tuple[JumpRow, ...]
-    steps: tuple[StepRow, ...]
-    clips: tuple[ClipRow, ...]  # only the unassigned jumps' clips: the crew assigns those by hand
-
-
-@dataclass(frozen=True)
-class StepDetails:
-    step: StepRow
-    worker_id: str | None
-    params: dict[str, Any]
-    inputs: dict[str, Any]
-    output: dict[str, Any] | None
-    logs: tuple[tuple[datetime | None, str, int, str], ...]  # (time, level, attempt, message)
-    depends_on: tuple[str, ...] = field(default=())
 
 
 def _execution_row(execution: Any) -> ExecutionRow:
@@ -274,5 +191,6 @@ def jumps_of_card(session: Session, execution_id: int) -> list[JumpRow]:
     return [jump for jump in snapshot.jumps if not jump.unassigned] if snapshot else []
 
 
-def count_running_steps(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(PipelineStep).where(PipelineStep.state == "running")) or 0
+def output_folders(session: Session, execution_id: int) -> list[str]:
+    """The folders the card's passengers were filed in (the window opens their common parent)."""
+    return [d for d in session.scalars(select(Jump.output_dir).where(Jump.execution_id == execution_id)) if d]
