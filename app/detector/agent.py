@@ -70,7 +70,8 @@ def scheme_hint(url: str | None, exc: BaseException) -> str:
     scheme = urlsplit(url).scheme
     if scheme == "ws" and isinstance(exc, InvalidMessage):  # a TLS station answers HTTP with TLS bytes
         return "; if the station has tls on, connect with wss://HOST:PORT and --fingerprint"
-    if scheme == "wss" and isinstance(exc, ssl.SSLError):  # a plain station answers the TLS hello with HTTP
+    # A plain station answers the TLS hello with HTTP (SSLError), or drops it as a bad request (reset).
+    if scheme == "wss" and isinstance(exc, ssl.SSLError | ConnectionResetError):
         return "; if the station has tls off, connect with ws://HOST:PORT"
     return ""
 
@@ -155,7 +156,7 @@ class DetectorAgent:
                 log.warning("%s; looking again in %.1f s", exc, backoff)
             except (OSError, InvalidHandshake, TimeoutError, InvalidURI) as exc:
                 log.warning("cannot reach the station at %s (%s)%s; retrying in %.1f s", self.url or "(discovered)",
-                            shorten(str(exc), 200), scheme_hint(self.url, exc), backoff)
+                            shorten(str(exc) or exc.__class__.__name__, 200), scheme_hint(self.url, exc), backoff)
             try:
                 await asyncio.wait_for(stop.wait(), backoff)
             except TimeoutError:
