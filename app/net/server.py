@@ -86,7 +86,7 @@ class StationServer:
             process_request=self._process_request,
             ssl=self.tls,
             # A peer stalling its TLS handshake is held no longer than one stalling its upgrade.
-            **({"ssl_handshake_timeout": OPEN_TIMEOUT_S} if self.tls is not None else {}),
+            ssl_handshake_timeout=OPEN_TIMEOUT_S if self.tls is not None else None,
             create_connection=StationConnection,
             # Small until the peer said hello: a peer without the token cannot make the
             # station read (and hold) megabytes; `authenticated()` raises it.
