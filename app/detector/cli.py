@@ -23,12 +23,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--station-id", metavar="ID", help="without --station: only the station with this id")
     parser.add_argument("--discover-timeout", type=float, default=DEFAULT_DISCOVER_S, metavar="S",
                         help=f"without --station: how long to look for a station (default {DEFAULT_DISCOVER_S:g} s)")
-    parser.add_argument("--fingerprint", metavar="SHA256HEX",
-                        help="with TLS (wss://): the SHA-256 fingerprint of the station's certificate, as the station "
-                             "shows it beside the token; any other certificate is refused (exit code 2)")
-    parser.add_argument("--insecure", action="store_true",
-                        help="with TLS (wss://) and no --fingerprint: accept any certificate (encrypted, but anyone "
-                             "on the LAN could pose as the station)")
+    pinning = parser.add_mutually_exclusive_group()
+    pinning.add_argument("--fingerprint", metavar="SHA256HEX",
+                         help="with TLS (wss://): the SHA-256 fingerprint of the station's certificate, as the station "
+                              "shows it beside the token; any other certificate is refused (exit code 2)")
+    pinning.add_argument("--insecure", action="store_true",
+                         help="with TLS (wss://) and no --fingerprint: accept any certificate (encrypted, but anyone "
+                              "on the LAN could pose as the station)")
     parser.add_argument("--token-file", type=Path, metavar="FILE", help="read the station's pairing token from FILE")
     parser.add_argument("--token", metavar="T", help="the pairing token (visible to other users in ps; prefer "
                         "--token-file or INGEST_TOKEN)")

@@ -259,3 +259,13 @@ async def test_the_reference_detector_imports_a_card_over_wss_only_with_the_righ
         assert sha256 == hashlib.sha256(card_bytes[source_path]).hexdigest()
     sent = [json.loads(line)["message"]["type"] for line in trace.read_text().splitlines()]
     assert sent[0] == "hello"
+
+
+def test_tls_is_off_by_default_and_on_from_the_flag_the_environment_or_the_config_file(tmp_path):
+    data = str(tmp_path / "data")
+    assert load_settings({"data_dir": data}, environ={}).tls is False
+    assert load_settings({"data_dir": data, "tls": True}, environ={}).tls is True
+    assert load_settings({"data_dir": data}, environ={"INGEST_TLS": "1"}).tls is True
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "config.toml").write_text("tls = true\n")
+    assert load_settings({"data_dir": data}, environ={}).tls is True
