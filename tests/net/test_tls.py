@@ -269,3 +269,14 @@ def test_tls_is_off_by_default_and_on_from_the_flag_the_environment_or_the_confi
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "config.toml").write_text("tls = true\n")
     assert load_settings({"data_dir": data}, environ={}).tls is True
+
+
+async def test_a_peer_stalling_its_tls_handshake_is_dropped_after_the_open_timeout(tls_station):
+    reader, writer = await asyncio.open_connection("127.0.0.1", tls_station.port)
+    try:
+        # Says nothing: the station must not hold the socket for asyncio's default 60 s.
+        assert await asyncio.wait_for(reader.read(1), 30) == b""
+    finally:
+        writer.close()
+    health = await asyncio.to_thread(https_json, tls_station.port, "/health")
+    assert health["status"] == "ok"
