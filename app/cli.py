@@ -30,6 +30,9 @@ def _station_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", metavar="N", type=int, help="pipeline workers inside the station (default 2)")
     parser.add_argument("--no-mdns", dest="mdns", action="store_false", default=None,
                         help="do not advertise the station over mDNS [INGEST_MDNS=0]")
+    parser.add_argument("--tls", action="store_true", default=None,
+                        help="serve wss:// with the station's own certificate (its fingerprint is shown beside "
+                             "the token) [INGEST_TLS=1]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +66,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     flags = {
         key: getattr(args, key, None)
         for key in ("data_dir", "config_file", "db_url", "log_level", "host", "port", "token", "library",
-                    "redis_url", "workers", "no_gui", "mdns")
+                    "redis_url", "workers", "no_gui", "mdns", "tls")
     }
     return load_settings(flags)
 

@@ -33,6 +33,7 @@ ENV_VARS: dict[str, str] = {
     "INGEST_WORKERS": "workers",
     "INGEST_LOG_LEVEL": "log_level",
     "INGEST_MDNS": "mdns",
+    "INGEST_TLS": "tls",
 }
 
 # Settings a config file may hold (the rest are per-run choices).
@@ -42,11 +43,11 @@ FILE_KEYS = (
     "import_proxies", "redis_prefix", "handoff_port", "handoff_days", "handoff_host",
     "drop_zone_name", "logo_path", "intro_s", "outro_s", "music_path", "music_level_db",
     "wipe_after_import", "max_connections", "max_connections_per_address", "max_connections_before_hello",
-    "mdns",
+    "mdns", "tls",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
-RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers", "library", "handoff_port",
+RESTART_KEYS = frozenset({"host", "port", "db_url", "redis_url", "workers", "library", "handoff_port", "tls",
                           "max_connections", "max_connections_per_address", "max_connections_before_hello"})
 # Settings that are positive whole numbers.
 COUNT_KEYS = ("small_file_bytes", "chunk_size", "handoff_days", "max_connections", "max_connections_per_address",
@@ -102,6 +103,9 @@ class Settings:
     max_connections_before_hello: int = 64
     # Advertise the station over mDNS (`_ingest-station._tcp`) so Detectors find it unaided.
     mdns: bool = True
+    # Serve wss:// (and https:// for /health, /api) with the station's own certificate, made in the
+    # data folder on first start (app/net/tls.py). Off: plain ws://, for Detectors without TLS.
+    tls: bool = False
     no_gui: bool = False
     # Set when --data-dir was not given: logs go to the platform's log folder.
     log_dir: Path = field(default=Path())
@@ -115,6 +119,11 @@ class Settings:
     def staging_dir(self) -> Path:
         """Partial uploads live inside the library so the final move is one rename."""
         return self.library / ".ingest-staging"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The station's certificate and its key (app/net/tls.py)."""
+        return self.data_dir / "tls"
 
     @property
     def uses_embedded_redis(self) -> bool:
@@ -185,7 +194,7 @@ def _coerce(key: str, value: Any) -> Any:
             if not -60 <= decibels <= 0:
                 raise ConfigError(f"music level must be -60 to 0 dB, got {decibels}")
             return decibels
-        if key in ("import_proxies", "wipe_after_import", "mdns"):
+        if key in ("import_proxies", "wipe_after_import", "mdns", "tls"):
             if isinstance(value, bool):
                 return value
             return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -25,8 +25,12 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
     except StartupError as exc:
         print(f"error: cannot start the station: {exc}", file=sys.stderr, flush=True)
         return 2
+    # With TLS on, the fingerprint Detectors pin (`--fingerprint`) right under the token it goes with.
+    certificate = (f"wss:// on; certificate SHA-256 fingerprint: {station.fingerprint}\n"
+                   if station.fingerprint else "")
     print(
         f"listening on {settings.host}:{station.port}  pairing token: {settings.token}\n"
+        f"{certificate}"
         f"data: {settings.data_dir}  library: {settings.library}\n"
         f"database: {station.db.describe()}  redis: {station.describe_redis()}",
         flush=True,

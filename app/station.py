@@ -27,6 +27,7 @@ from app.net.http import json_response
 from app.net.link import DetectorLink
 from app.net.mdns import StationAdvertiser
 from app.net.server import StationServer
+from app.net.tls import StationCertificate, station_certificate
 from app.pipeline.card_end import CardEnd
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.library_identity import LibraryIdentity, LibraryUnreachable, claim_library
@@ -55,6 +56,7 @@ class Station:
         self.redis: aioredis.Redis | None = None
         self.server: StationServer | None = None
         self.advertiser: StationAdvertiser | None = None
+        self.certificate: StationCertificate | None = None  # with the setting `tls` on
         # The connected Detectors; the orchestrator sends copy requests through it.
         self.link = DetectorLink()
         self.net: NetService | None = None
@@ -104,17 +106,22 @@ class Station:
         self.redis = await open_redis(self.redis_url)
         self.on_stop(self._close_redis)
 
-        self.server = StationServer(settings.host, settings.port)
+        if settings.tls:
+            self.certificate = station_certificate(settings.tls_dir, settings.station_id)
+        self.server = StationServer(settings.host, settings.port,
+                                    tls=self.certificate.server_context() if self.certificate else None)
         self.server.http_get("/health", self._health)
         await self._start_services()
         await self.server.start()
         self.on_stop(self.server.stop)
         if settings.mdns:
-            self.advertiser = StationAdvertiser(settings.station_id, settings.host, self.server.bound_port)
+            self.advertiser = StationAdvertiser(settings.station_id, settings.host, self.server.bound_port,
+                                                fingerprint=self.fingerprint)
             self.advertiser.start()
             self.on_stop(self.advertiser.stop)
         self.started_at = time.monotonic()
-        log.info("station %s listening on %s:%d", settings.station_id, settings.host, self.server.bound_port)
+        log.info("station %s listening on %s://%s:%d", settings.station_id, self.scheme, settings.host,
+                 self.server.bound_port)
 
     async def _start_services(self) -> None:
         """The pipeline engine and its embedded workers, the orchestrator, the protocol sessions."""
@@ -183,6 +190,15 @@ class Station:
     def port(self) -> int:
         return self.server.bound_port if self.server else self.settings.port
 
+    @property
+    def fingerprint(self) -> str | None:
+        """The SHA-256 fingerprint of the station's certificate, with TLS on."""
+        return self.certificate.fingerprint if self.certificate else None
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.certificate else "ws"
+
     def describe_redis(self) -> str:
         if self.embedded_redis is not None:
             return self.embedded_redis.describe()
@@ -195,6 +211,8 @@ class Station:
             "station_id": self.settings.station_id,
             "detectors": self.count_detectors(),
             "workers": self.count_workers(),
+            "tls": self.certificate is not None,
+            **({"fingerprint": self.fingerprint} if self.certificate else {}),
         }
 
     def _health(self, _request, _query: str):

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import socket
+import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,11 +25,12 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidURI
 
 from app.detector import station_messages as incoming
 from app.detector.card import Card
 from app.detector.discovery import StationNotFound
+from app.detector.pinning import Pinning, PinRefused
 from app.detector.shared_copy import SharedPathRefused, copy_into_shared_root
 from app.detector.sources import CardSource
 from app.detector.station_messages import BadStationMessage, CopyEntry, CopyRequest, WipeRequest, shorten
@@ -61,6 +63,19 @@ def detector_url(station: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path if parts.path not in ("", "/") else "/detector", "", ""))
 
 
+def scheme_hint(url: str | None, exc: BaseException) -> str:
+    """What to try when the failure looks like one side speaking TLS and the other not."""
+    if url is None:
+        return ""
+    scheme = urlsplit(url).scheme
+    if scheme == "ws" and isinstance(exc, InvalidMessage):  # a TLS station answers HTTP with TLS bytes
+        return "; if the station has tls on, connect with wss://HOST:PORT and --fingerprint"
+    # A plain station answers the TLS hello with HTTP (SSLError), or drops it as a bad request (reset).
+    if scheme == "wss" and isinstance(exc, ssl.SSLError | ConnectionResetError):
+        return "; if the station has tls off, connect with ws://HOST:PORT"
+    return ""
+
+
 class _Bounded(OrderedDict[str, Any]):
     """Remembers the newest `limit` keys (a station cannot grow the Detector's memory)."""
 
@@ -79,12 +94,13 @@ class DetectorAgent:
     def __init__(self, station: str | None, token: str, source: CardSource, *, detector_id: str,
                  name: str | None = None, scan_interval: float = 1.0, trace: TextIO | None = None,
                  shared_root: Path | None = None, keep_trying: bool = False, wipe: bool = True,
-                 discover: Callable[[], Awaitable[str]] | None = None,
+                 discover: Callable[[], Awaitable[str]] | None = None, pinning: Pinning | None = None,
                  say: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
         self.url = detector_url(station) if station else None
         if self.url is None and discover is None:
             raise ValueError("give the station's address (--station) or a way to discover it")
         self.discover = discover
+        self.pinning = pinning or Pinning()  # wss:// and the station's certificate (app/detector/pinning.py)
         self.token = token
         self.source = source
         self.detector_id = detector_id
@@ -116,7 +132,9 @@ class DetectorAgent:
         while not stop.is_set():
             try:
                 url = self.url or await self._discovered_url()
-                async with connect(url, compression=None, max_size=MAX_TEXT_BYTES, open_timeout=10) as ws:
+                tls = self.pinning.context_for(url)
+                async with connect(url, compression=None, max_size=MAX_TEXT_BYTES, open_timeout=10, ssl=tls) as ws:
+                    self.pinning.check(ws)
                     if await self._until_closed(ws, stop):
                         return
                     code = ws.close_code
@@ -130,13 +148,15 @@ class DetectorAgent:
                         log.warning("connection to the station closed (%s); reconnecting", code)
             except StationRefused:
                 raise
+            except PinRefused as exc:
+                raise StationRefused(str(exc)) from None
             except StationNotFound as exc:
                 if not self.keep_trying:
                     raise
                 log.warning("%s; looking again in %.1f s", exc, backoff)
             except (OSError, InvalidHandshake, TimeoutError, InvalidURI) as exc:
-                log.warning("cannot reach the station at %s (%s); retrying in %.1f s", self.url or "(discovered)",
-                            shorten(str(exc), 200), backoff)
+                log.warning("cannot reach the station at %s (%s)%s; retrying in %.1f s", self.url or "(discovered)",
+                            shorten(str(exc) or exc.__class__.__name__, 200), scheme_hint(self.url, exc), backoff)
             try:
                 await asyncio.wait_for(stop.wait(), backoff)
             except TimeoutError:

@@ -18,10 +18,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "detector", help="run a Detector: serve a card folder, or the cards mounted under a folder, to a station")
     parser.add_argument("--station", metavar="ws://HOST:PORT",
-                        help="the station's address (default: find it on the local network over mDNS)")
+                        help="the station's address, wss://HOST:PORT when its tls is on (default: find it on the "
+                             "local network over mDNS)")
     parser.add_argument("--station-id", metavar="ID", help="without --station: only the station with this id")
     parser.add_argument("--discover-timeout", type=float, default=DEFAULT_DISCOVER_S, metavar="S",
                         help=f"without --station: how long to look for a station (default {DEFAULT_DISCOVER_S:g} s)")
+    pinning = parser.add_mutually_exclusive_group()
+    pinning.add_argument("--fingerprint", metavar="SHA256HEX",
+                         help="with TLS (wss://): the SHA-256 fingerprint of the station's certificate, as the station "
+                              "shows it beside the token; any other certificate is refused (exit code 2)")
+    pinning.add_argument("--insecure", action="store_true",
+                         help="with TLS (wss://) and no --fingerprint: accept any certificate (encrypted, but anyone "
+                              "on the LAN could pose as the station)")
     parser.add_argument("--token-file", type=Path, metavar="FILE", help="read the station's pairing token from FILE")
     parser.add_argument("--token", metavar="T", help="the pairing token (visible to other users in ps; prefer "
                         "--token-file or INGEST_TOKEN)")
@@ -46,9 +54,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_detector(args: argparse.Namespace, _settings: object) -> int:
     from app.detector.agent import DetectorAgent, StationRefused  # noqa: PLC0415
     from app.detector.discovery import StationNotFound, find_station  # noqa: PLC0415
+    from app.detector.pinning import Pinning  # noqa: PLC0415
     from app.detector.identity import TokenMissing, default_state_dir, pairing_token, stored_detector_id  # noqa: PLC0415
     from app.detector.sources import SingleCard, WatchedRoot  # noqa: PLC0415
     from app.logging_setup import setup_logging  # noqa: PLC0415
+    from app.net.fingerprint import BadFingerprint, parse_fingerprint  # noqa: PLC0415
     from app.shutdown import stop_on_signals  # noqa: PLC0415
 
     setup_logging(str(args.log_level).upper(), None, console=True)
@@ -63,6 +73,11 @@ def run_detector(args: argparse.Namespace, _settings: object) -> int:
         print(f"error: --shared-root {args.shared_root} is not a folder", file=sys.stderr)
         return EXIT_REFUSED
     try:
+        pinning = Pinning(parse_fingerprint(args.fingerprint) if args.fingerprint else None, args.insecure)
+    except BadFingerprint as exc:
+        print(f"error: --fingerprint: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
         token = pairing_token(args.token, args.token_file)
         detector_id = args.detector_id or stored_detector_id(args.state_dir or default_state_dir())
     except (TokenMissing, OSError) as exc:
@@ -70,14 +85,15 @@ def run_detector(args: argparse.Namespace, _settings: object) -> int:
         return EXIT_REFUSED
 
     async def discover() -> str:
-        return await find_station(args.discover_timeout, station_id=args.station_id)
+        return await find_station(args.discover_timeout, station_id=args.station_id, fingerprint=pinning.fingerprint)
 
     source = SingleCard(args.card, args.card_id) if args.card else WatchedRoot(args.watch)
     trace = args.trace.open("a", encoding="utf-8") if args.trace else None
     try:
         agent = DetectorAgent(args.station, token, source, detector_id=detector_id, name=args.name, trace=trace,
                               shared_root=args.shared_root.absolute() if args.shared_root else None,
-                              keep_trying=args.watch is not None, wipe=not args.no_wipe, discover=discover)
+                              keep_trying=args.watch is not None, wipe=not args.no_wipe, discover=discover,
+                              pinning=pinning)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED

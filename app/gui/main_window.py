@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self.status.show_station(
             f"{station.settings.host}:{station.port}", station.settings.token,
             station.db.describe() if station.db else "—", station.describe_redis(),
+            fingerprint=station.fingerprint or "",
         )
         self._tick()
         self._clock.start()

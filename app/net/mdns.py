@@ -1,5 +1,5 @@
 """The station on the LAN's mDNS/DNS-SD: `_ingest-station._tcp.local.` with TXT `station_id`,
-`protocol`, `path` (docs/protocol.md, "Transport"), so a Detector finds it without an address.
+`protocol`, `path` (and with TLS on `tls=1`, `fingerprint`) (docs/protocol.md, "Transport"), so a Detector finds it without an address.
 
 Advertising is a convenience: if the network has no multicast, the station logs it and runs on.
 """
@@ -40,8 +40,10 @@ def _dns_label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", text).strip("-")[:63] or "ingest-station"
 
 
-def station_service_info(station_id: str, host: str, port: int) -> tuple[ServiceInfo, list[str] | InterfaceChoice]:
-    """The service record for a station listening on `host:port`, and the interfaces to announce it on."""
+def station_service_info(station_id: str, host: str, port: int, fingerprint: str | None = None,
+                         ) -> tuple[ServiceInfo, list[str] | InterfaceChoice]:
+    """The service record for a station listening on `host:port`, and the interfaces to announce it on.
+    With TLS on (`fingerprint` given) TXT also says `tls=1` and the certificate's fingerprint."""
     interfaces: list[str] | InterfaceChoice
     if host in WILDCARDS:
         addresses, interfaces = _ipv4_addresses(), InterfaceChoice.All
@@ -54,7 +56,8 @@ def station_service_info(station_id: str, host: str, port: int) -> tuple[Service
     info = ServiceInfo(
         SERVICE_TYPE, f"{station_id[:63]}.{SERVICE_TYPE}", port=port,
         addresses=[socket.inet_aton(a) for a in addresses], server=f"{label}.local.",
-        properties={"station_id": station_id, "protocol": str(PROTOCOL_VERSION), "path": DETECTOR_PATH})
+        properties={"station_id": station_id, "protocol": str(PROTOCOL_VERSION), "path": DETECTOR_PATH,
+                    **({"tls": "1", "fingerprint": fingerprint} if fingerprint else {})})
     return info, interfaces
 
 
@@ -65,8 +68,9 @@ class StationAdvertiser:
     under the window's qasync loop a nested Qt event pass can step a new task from inside
     another one, which kills that task, and a zeroconf left half set up never closes."""
 
-    def __init__(self, station_id: str, host: str, port: int) -> None:
+    def __init__(self, station_id: str, host: str, port: int, *, fingerprint: str | None = None) -> None:
         self.station_id, self.host, self.port = station_id, host, port
+        self.fingerprint = fingerprint
         self.registered = threading.Event()
         self._zeroconf: Zeroconf | None = None
         self._closing = False
@@ -80,7 +84,7 @@ class StationAdvertiser:
 
     def _advertise(self) -> None:
         try:
-            info, interfaces = station_service_info(self.station_id, self.host, self.port)
+            info, interfaces = station_service_info(self.station_id, self.host, self.port, self.fingerprint)
             zeroconf = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
         except (OSError, ValueError, ZeroconfError) as exc:
             log.warning("not advertising the station over mDNS: %s", exc)

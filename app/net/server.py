@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -53,8 +54,9 @@ class StationConnection(ServerConnection):
 
 class StationServer:
     def __init__(self, host: str, port: int, *, max_message: int = MAX_TEXT_MESSAGE,
-                 max_hello_message: int = MAX_HELLO_MESSAGE) -> None:
+                 max_hello_message: int = MAX_HELLO_MESSAGE, tls: ssl.SSLContext | None = None) -> None:
         self.host = host
+        self.tls = tls  # wss:// and https:// when set (setting `tls`)
         self.port = port
         self.max_message = max_message  # after hello
         self.max_hello_message = max_hello_message
@@ -82,6 +84,9 @@ class StationServer:
             self.host,
             self.port,
             process_request=self._process_request,
+            ssl=self.tls,
+            # A peer stalling its TLS handshake is held no longer than one stalling its upgrade.
+            ssl_handshake_timeout=OPEN_TIMEOUT_S if self.tls is not None else None,
             create_connection=StationConnection,
             # Small until the peer said hello: a peer without the token cannot make the
             # station read (and hold) megabytes; `authenticated()` raises it.

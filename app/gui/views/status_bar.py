@@ -1,5 +1,5 @@
-"""The status line: where Detectors connect, the pairing token (with a copy button), the
-database, Redis and how busy the workers are."""
+"""The status line: where Detectors connect, the pairing token (with a copy button), with TLS
+on the certificate's fingerprint Detectors pin (with its own copy button), the database, Redis and how busy the workers are."""
 
 from __future__ import annotations
 
@@ -19,17 +19,26 @@ class StationStatusBar(QStatusBar):
         self.copy_token.setIcon(icon("copy"))
         self.copy_token.setToolTip("Copy the pairing token")
         self.copy_token.clicked.connect(self._copy_token)
+        self.fingerprint = QLabel()
+        self.copy_fingerprint = QToolButton()
+        self.copy_fingerprint.setIcon(icon("copy"))
+        self.copy_fingerprint.setToolTip("Copy the certificate's SHA-256 fingerprint (a Detector's --fingerprint)")
+        self.copy_fingerprint.clicked.connect(self._copy_fingerprint)
         self.database = QLabel()
         self.redis = QLabel()
         self.workers = QLabel()
         self.lag = QLabel()
-        for widget in (self.address, self.token, self.copy_token, self.database, self.redis, self.workers):
+        for widget in (self.address, self.token, self.copy_token, self.fingerprint, self.copy_fingerprint,
+                       self.database, self.redis, self.workers):
             self.addPermanentWidget(widget)
         self._token = ""
+        self._fingerprint = ""
+        self.set_fingerprint("")
 
-    def show_station(self, address: str, token: str, database: str, redis: str) -> None:
+    def show_station(self, address: str, token: str, database: str, redis: str, fingerprint: str = "") -> None:
         self.address.setText(f"Listening on <b>{address}</b>")
         self.set_token(token)
+        self.set_fingerprint(fingerprint)
         self.database.setText(f"Database: {_shorten(database)}")
         self.database.setToolTip(database)
         self.redis.setText(f"Redis: {_shorten(redis)}")
@@ -39,12 +48,24 @@ class StationStatusBar(QStatusBar):
         self._token = token
         self.token.setText(f"Token: <code>{token}</code>")
 
+    def set_fingerprint(self, fingerprint: str) -> None:
+        """Shown only with TLS on; the full value is in the tooltip and the copy button."""
+        self._fingerprint = fingerprint
+        self.fingerprint.setText(f"TLS: <code>{fingerprint[:16]}…</code>" if fingerprint else "")
+        self.fingerprint.setToolTip(f"Certificate SHA-256 fingerprint: {fingerprint}" if fingerprint else "")
+        self.fingerprint.setVisible(bool(fingerprint))
+        self.copy_fingerprint.setVisible(bool(fingerprint))
+
     def set_workers(self, busy: int, total: int) -> None:
         self.workers.setText(f"Workers: {busy}/{total} busy")
 
     def _copy_token(self) -> None:
         QGuiApplication.clipboard().setText(self._token)
         self.showMessage("Pairing token copied", 3000)
+
+    def _copy_fingerprint(self) -> None:
+        QGuiApplication.clipboard().setText(self._fingerprint)
+        self.showMessage("Certificate fingerprint copied", 3000)
 
 
 def _shorten(text: str, limit: int = 42) -> str:
