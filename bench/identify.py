@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.media.sample_card import write_sample_card  # noqa: E402 - after sys.path
-from bench.day import MB, CardRun, follow, pad_with_free, start_detector, stop_detector  # noqa: E402
+from bench.day import MB, CardRun, drain_output, follow, pad_with_free, start_detector, stop_detector  # noqa: E402
 from tests.net.test_end_to_end import TOKEN, UiRecorder  # noqa: E402
 from tests.support.station_process import running_station  # noqa: E402
 
@@ -38,6 +38,7 @@ async def identify(work: Path, run: CardRun, clip: str, range_capability: bool) 
     data_dir.mkdir()
     (data_dir / "config.toml").write_text(f"redis_prefix = \"bench-identify-{secrets.token_hex(4)}\"\nmdns = false\n")
     with running_station("--data-dir", str(data_dir), "--token", TOKEN) as station:
+        drain_output(station.process)
         async with UiRecorder(station.port) as ui:
             run.process = start_detector(run, station.port, range_capability)
             try:
