@@ -29,15 +29,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bare_loop import CHUNK, MIB, bare_loop  # noqa: E402 - after sys.path
+
 TOKEN = "bench-token-0123456789"
-MIB = 1024 * 1024
-CHUNK = MIB  # the station's chunk_size (welcome), the frame size of both paths
 
 
 # -- the station side (runs in a child process: `bench/transfer.py _station DATA_DIR`) ------------
@@ -142,73 +143,6 @@ async def serve_station(data_dir: Path) -> None:
         lag.cancel()
         station.orchestrator = real
         await station.stop()
-
-
-# -- the bare loop (in this process) ----------------------------------------------------------
-async def _bare_receive(ws, folder: Path, results: dict) -> None:
-    """Server side: the name and size, then binary frames: SHA-256, write; fsync, rename."""
-    header = json.loads(await ws.recv())
-    started, cpu_at_start = time.perf_counter(), time.thread_time()
-    partial = folder / (header["name"] + ".partial")
-    hasher = hashlib.sha256()
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        received = 0
-        while received < header["size"]:
-            frame = await ws.recv()
-            hasher.update(frame)
-            view = memoryview(frame)
-            while view:
-                view = view[os.write(fd, view):]
-            received += len(frame)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    final = folder / header["name"]
-    os.replace(partial, final)
-    results["seconds"] = time.perf_counter() - started
-    results["cpu_seconds"] = time.thread_time() - cpu_at_start  # the receiving side's thread only
-    results["sha256"] = hasher.hexdigest()
-    results["stored_size"] = final.stat().st_size
-    final.unlink()
-    await ws.send("stored")
-
-
-async def _bare_send(url: str, source: Path) -> str:
-    """Client side: read, SHA-256, send 1 MiB frames; wait for the server's word."""
-    from websockets.asyncio.client import connect  # noqa: PLC0415
-
-    hasher = hashlib.sha256()
-    async with connect(url, compression=None, max_size=None) as ws:
-        size = source.stat().st_size
-        await ws.send(json.dumps({"name": source.name, "size": size}))
-        with open(source, "rb", buffering=0) as fh:
-            while block := fh.read(CHUNK):
-                hasher.update(block)
-                await ws.send(block)
-        assert await ws.recv() == "stored"
-    return hasher.hexdigest()
-
-
-def bare_loop(source: Path, folder: Path) -> dict:
-    """One file through the bare loop; the sender runs on its own thread and event loop."""
-    from websockets.asyncio.server import serve  # noqa: PLC0415
-
-    folder.mkdir(parents=True, exist_ok=True)
-    results: dict = {}
-
-    async def run() -> None:
-        async with serve(lambda ws: _bare_receive(ws, folder, results), "127.0.0.1", 0,
-                         compression=None, max_size=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            sent: dict = {}
-            sender = threading.Thread(target=lambda: sent.update(sha=asyncio.run(_bare_send(f"ws://127.0.0.1:{port}", source))))
-            sender.start()
-            await asyncio.get_running_loop().run_in_executor(None, sender.join)
-            results["sent_sha256"] = sent.get("sha")
-
-    asyncio.run(run())
-    return results
 
 
 # -- the parent: the card, the bare loop, the station and Detector processes ----------------------

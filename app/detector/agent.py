@@ -94,6 +94,7 @@ class DetectorAgent:
     def __init__(self, station: str | None, token: str, source: CardSource, *, detector_id: str,
                  name: str | None = None, scan_interval: float = 1.0, trace: TextIO | None = None,
                  shared_root: Path | None = None, keep_trying: bool = False, wipe: bool = True,
+                 ranges: bool = True,
                  discover: Callable[[], Awaitable[str]] | None = None, pinning: Pinning | None = None,
                  say: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
         self.url = detector_url(station) if station else None
@@ -112,6 +113,7 @@ class DetectorAgent:
         self.shared_root = shared_root
         self.keep_trying = keep_trying
         self.wipe_enabled = wipe
+        self.ranges = ranges  # announce `range` (off: the station asks only for whole files)
         self.say = say  # what the person at the desk should read ("safe to format")
         self.first_backoff, self.max_backoff, self.replaced_backoff = FIRST_BACKOFF_S, MAX_BACKOFF_S, REPLACED_BACKOFF_S
         self.chunk_size = DEFAULT_CHUNK_SIZE
@@ -123,8 +125,8 @@ class DetectorAgent:
 
     @property
     def capabilities(self) -> list[str]:
-        return ["upload", *(["shared_path"] if self.shared_root else []), "range", "cancel", "status",
-                *(["wipe"] if self.wipe_enabled else [])]
+        return ["upload", *(["shared_path"] if self.shared_root else []), *(["range"] if self.ranges else []),
+                "cancel", "status", *(["wipe"] if self.wipe_enabled else [])]
 
     # -- the outer loop -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

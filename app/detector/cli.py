@@ -44,6 +44,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--shared-root", type=Path, metavar="DIR",
                         help="accept shared-path copies, only into folders inside DIR (default: refuse them)")
     parser.add_argument("--no-wipe", action="store_true", help="never delete files from a card, whatever the station asks")
+    parser.add_argument("--no-range", action="store_true",
+                        help="do not announce `range`: the station then asks only for whole files")
     parser.add_argument("--name", metavar="NAME", help="shown in the station's window")
     parser.add_argument("--trace", type=Path, metavar="FILE",
                         help="write every text message in and out as JSON lines (the token is left out)")
@@ -92,8 +94,8 @@ def run_detector(args: argparse.Namespace, _settings: object) -> int:
     try:
         agent = DetectorAgent(args.station, token, source, detector_id=detector_id, name=args.name, trace=trace,
                               shared_root=args.shared_root.absolute() if args.shared_root else None,
-                              keep_trying=args.watch is not None, wipe=not args.no_wipe, discover=discover,
-                              pinning=pinning)
+                              keep_trying=args.watch is not None, wipe=not args.no_wipe,
+                              ranges=not args.no_range, discover=discover, pinning=pinning)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED

@@ -21,6 +21,14 @@ async def test_the_detector_announces_the_additions(tmp_path):
     assert {"upload", "range", "cancel", "status", "wipe"} <= set(station.hellos[0]["data"]["capabilities"])
 
 
+async def test_a_detector_started_without_range_does_not_announce_it(tmp_path):
+    card = make_card(tmp_path / "card", {CLIP: b"clip"})
+    async with ScriptedStation() as station, running(station, card, ranges=False):
+        await eventually(station.listed)
+    capabilities = station.hellos[0]["data"]["capabilities"]
+    assert "range" not in capabilities and {"upload", "cancel", "status"} <= set(capabilities)
+
+
 async def test_range_sends_only_the_slices_asked_for_head_and_tail_of_one_file(tmp_path):
     payload = os.urandom(300_000)
     size = len(payload)
