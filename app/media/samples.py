@@ -79,10 +79,10 @@ class ClipSpec:
     extra_metadata: dict[str, str] = field(default_factory=dict)
 
 
-def passenger_text(booking_id: str, name: str, jump_date: str = "2026-11-23", **extra: str) -> str:
-    """The QR payload of a passenger (docs/protocol.md)."""
-    payload = {"v": 1, "booking_id": booking_id, "passenger_name": name, "jump_date": jump_date,
-               "package": "video+photos", **extra}
+def passenger_text(booking_id: str, name: str, jump_date: str | None = "2026-11-23", **extra: str) -> str:
+    """The QR payload of a passenger (docs/protocol.md); `jump_date=None`: a code without one."""
+    payload = {"v": 1, "booking_id": booking_id, "passenger_name": name,
+               **({"jump_date": jump_date} if jump_date else {}), "package": "video+photos", **extra}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
