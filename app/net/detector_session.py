@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
+from app.core_events import DetectorConnected, DetectorDisconnected, TransferProgress
 from app.net.connection import Connection
 from app.net.progress import ProgressGate
 from app.net.protocol import (
@@ -77,7 +78,7 @@ class DetectorSession(Connection):
         self.service.link.add(self)
         self._registered = True
         log.info("detector %s (%s) connected from %s", self.detector_id, self.name, self.peer)
-        self.service.bus.emit("detector:connected", detector_id=self.detector_id, name=self.name)
+        self.service.bus.publish(DetectorConnected(detector_id=self.detector_id, name=self.name))
         await self.service.call_orchestrator("detector_connected", self.detector_id, quiet=True)
 
     async def on_closed(self) -> None:
@@ -86,7 +87,7 @@ class DetectorSession(Connection):
             await self._release_file(keep=True)
         if self._registered and self.service.link.remove(self):
             log.info("detector %s disconnected", self.detector_id)
-            self.service.bus.emit("detector:disconnected", detector_id=self.detector_id, name=self.name)
+            self.service.bus.publish(DetectorDisconnected(detector_id=self.detector_id, name=self.name))
             await self.service.call_orchestrator("detector_disconnected", self.detector_id, quiet=True)
 
     # -- messages ------------------------------------------------------------------------
@@ -336,8 +337,8 @@ class DetectorSession(Connection):
     # -- events --------------------------------------------------------------------------
     def _progress(self, upload: Upload, *, final_event: bool) -> None:
         if final_event or self._gate.allow(time.monotonic()):
-            self.service.bus.emit("transfer:progress", execution_id=self._execution_id, request_id=upload.request_id,
-                                  path=upload.path, bytes=upload.held, total=upload.size)
+            self.service.bus.publish(TransferProgress(execution_id=self._execution_id, request_id=upload.request_id,
+                                                      path=upload.path, bytes=upload.held, total=upload.size))
 
 
 def _is_dest_of(dest: str, dest_dir: Path, card_path: str) -> bool:

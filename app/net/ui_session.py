@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
-from app.events import Event
+from app.core_events import CoreEvent
 from app.net.connection import Connection
 from app.net.orchestration import OrchestratorPort
 from app.net.protocol import (
@@ -47,7 +47,7 @@ class UiSession(Connection):
         self._unsubscribe = self.service.bus.subscribe(self._event)
         log.info("ui client %s connected", self.peer)
 
-    def _event(self, event: Event) -> None:
+    def _event(self, event: CoreEvent) -> None:
         if self.outbox_size() >= MAX_QUEUED_EVENTS or self.outbox_bytes() >= MAX_QUEUED_EVENT_BYTES:
             self._dropped += 1
             if self._dropped in (1, 1000):
