@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections import OrderedDict
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 
 from websockets.asyncio.server import ServerConnection
@@ -19,9 +19,9 @@ from app.net.admission import Admission, Limits
 from app.net.detector_session import DetectorSession
 from app.net.http import error_response, json_response
 from app.net.link import DetectorLink
-from app.net.orchestration import EnginePort, OrchestratorPort, is_named
+from app.net.errors import refusal_error
+from app.net.orchestration import EnginePort, OrchestratorPort
 from app.net.protocol import (
-    BAD_MESSAGE,
     CONFLICT,
     DEFAULT_LIST_LIMIT,
     HELLO_TIMEOUT_S,
@@ -32,14 +32,15 @@ from app.net.protocol import (
     day,
 )
 from app.net.ui_session import UiSession
-from app.refusals import TransferRefused
+from app.refusals import Refused
 
 if TYPE_CHECKING:
     from app.station import Station
 
 log = logging.getLogger(__name__)
 
-MAX_REMEMBERED_EXECUTIONS = 10_000
+T = TypeVar("T")
+
 # How long an upload waits for the previous writer of its partial file (a replaced connection
 # closing it). Short: the wait holds up this session's read loop.
 PARTIAL_LOCK_WAIT_S = 2.0
@@ -54,7 +55,6 @@ class NetService:
         self.hello_timeout = HELLO_TIMEOUT_S
         self._partial_locks: dict[Path, asyncio.Lock] = {}
         self._partial_users: dict[Path, int] = {}  # holders and waiters of each lock
-        self._executions: OrderedDict[str, int | None] = OrderedDict()
 
     def install(self) -> None:
         server = self.station.server
@@ -86,29 +86,23 @@ class NetService:
     # -- the orchestrator ----------------------------------------------------------------
     @property
     def orchestrator(self) -> OrchestratorPort | None:
-        return getattr(self.station, "orchestrator", None)
+        return self.station.orchestrator
 
-    async def call_orchestrator(self, method: str, *args: Any, quiet: bool = False) -> Any:
-        """Call the orchestrator; its refusals become protocol errors (or are only logged when quiet)."""
+    async def call_orchestrator(self, what: str, call: Callable[[OrchestratorPort], Awaitable[T]]) -> T:
+        """`await call(orchestrator)`; its refusals become protocol errors (`what` names the call in logs)."""
         orchestrator = self.orchestrator
+        if orchestrator is None:
+            raise ProtocolError(INTERNAL, "the station's pipeline is not running")
+        return await _answering(what, call(orchestrator))
+
+    async def tell_orchestrator(self, what: str, call: Callable[[OrchestratorPort], Awaitable[None]]) -> None:
+        """A notice the peer needs no answer to: a refusal or failure is only logged."""
+        if self.orchestrator is None:
+            return
         try:
-            if orchestrator is None:
-                raise ProtocolError(INTERNAL, "the station's pipeline is not running")
-            return await getattr(orchestrator, method)(*args)
-        except ProtocolError:
-            if quiet:
-                return None
-            raise
-        except Exception as exc:
-            if isinstance(exc, TransferRefused):  # the orchestrator's refusal: answered, nothing changed
-                error = ProtocolError(exc.code, str(exc) or "this station never issued that request")
-            else:
-                log.exception("orchestrator.%s failed", method)
-                error = ProtocolError(INTERNAL, f"{method} failed: {exc.__class__.__name__}")
-            if quiet:
-                log.warning("orchestrator.%s: %s", method, error.message)
-                return None
-            raise error from exc
+            await self.call_orchestrator(what, call)
+        except ProtocolError as error:
+            log.warning("orchestrator %s: %s", what, error.message)
 
     def confine(self, path: Any) -> Path:
         """A path the orchestrator handed out, checked to be inside the library or the data folder."""
@@ -144,55 +138,20 @@ class NetService:
             self._partial_users.pop(partial, None)
             self._partial_locks.pop(partial, None)
 
-    async def execution_for(self, request_id: str, target: Any) -> int | None:
-        """The execution a transfer belongs to (for `transfer:progress`)."""
-        known = getattr(target, "execution_id", None)
-        if known is not None:
-            return known
-        if request_id in self._executions:
-            return self._executions[request_id]
-        execution_id = await self._lookup_execution(request_id)
-        self._executions[request_id] = execution_id
-        while len(self._executions) > MAX_REMEMBERED_EXECUTIONS:
-            self._executions.popitem(last=False)
-        return execution_id
-
-    async def _lookup_execution(self, request_id: str) -> int | None:
-        db = self.station.db
-        if db is None:
-            return None
-        from app.db.models import TransferRequest  # noqa: PLC0415 - the Detector agent never loads this module
-
-        try:
-            row = await db.run(lambda session: session.get(TransferRequest, request_id))
-            return row.execution_id if row is not None else None
-        except Exception:  # noqa: BLE001 - progress events go out without it
-            log.exception("cannot look up the execution of request %s", request_id)
-            return None
-
     # -- the engine ----------------------------------------------------------------------
     @property
     def engine(self) -> EnginePort | None:
-        return getattr(self.station, "engine", None)
+        return self.station.engine
 
-    async def call_engine(self, method: str, *args: Any) -> Any:
+    async def call_engine(self, what: str, call: Callable[[EnginePort], Awaitable[T]]) -> T:
+        """`await call(engine)`; its refusals become protocol errors."""
         engine = self.engine
         if engine is None:
             raise ProtocolError(INTERNAL, "the pipeline engine is not running")
-        try:
-            return await getattr(engine, method)(*args)
-        except LookupError as exc:
-            raise ProtocolError(BAD_MESSAGE, str(exc) or "no such execution or step") from exc
-        except Exception as exc:
-            if is_named(exc, "NotFound", "UnknownExecution", "UnknownStep", "NoResultFound"):
-                raise ProtocolError(BAD_MESSAGE, str(exc) or "no such execution or step") from exc
-            if isinstance(exc, ValueError) or is_named(exc, "Conflict", "InvalidState", "StateError"):
-                raise ProtocolError(CONFLICT, str(exc) or "not possible in the current state") from exc
-            log.exception("engine.%s failed", method)
-            raise ProtocolError(INTERNAL, f"{method} failed: {exc.__class__.__name__}") from exc
+        return await _answering(what, call(engine))
 
     async def list_executions(self, limit: int) -> list[dict[str, Any]]:
-        return await self.call_engine("list_executions", limit)
+        return await self.call_engine("list_executions", lambda engine: engine.list_executions(limit))
 
     async def _api_executions(self, request: Request, query: str) -> Response:
         if not _bearer_ok(request, self.settings.token):
@@ -223,6 +182,20 @@ class NetService:
         if orchestrator is None:
             return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the station's pipeline is not running")
         return json_response(HTTPStatus.OK, await orchestrator.passengers(wanted))
+
+
+async def _answering(what: str, work: Awaitable[T]) -> T:
+    """A refusal (app.refusals) is answered with its code; anything else is the station's own
+    failure: logged, answered `internal` (never `conflict`: a bug is not the peer's doing)."""
+    try:
+        return await work
+    except ProtocolError:
+        raise
+    except Refused as exc:
+        raise refusal_error(exc) from exc
+    except Exception as exc:
+        log.exception("%s failed", what)
+        raise ProtocolError(INTERNAL, f"{what} failed: {exc.__class__.__name__}") from exc
 
 
 def _bearer_ok(request: Request, token: str) -> bool:

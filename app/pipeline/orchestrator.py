@@ -56,7 +56,7 @@ from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
 from app.pipeline.passengers import camera_dir, camera_of, passenger_for
 from app.pipeline.passengers_read import passenger_by_id, passengers_of_day, unassigned_of_day
 from app.pipeline.records import forget_unfiled, mark_file_imported
-from app.refusals import RequestClosed, UnknownRequest
+from app.refusals import MoveRefused, PassengerNotFound, RequestClosed, UnknownRequest
 from app.pipeline.transfers import (
     close_finished_requests,
     copy_request_message,
@@ -74,14 +74,6 @@ __all__ = ["AssignError", "FileListAck", "Orchestrator", "UnknownRequest", "Uplo
 
 class AssignError(ValueError):
     """Clips cannot be assigned as asked; the message says why."""
-
-
-class PassengerNotFound(LookupError):
-    """No passenger or clip with that id."""
-
-
-class MoveRefused(ValueError):
-    """A clip cannot be moved as asked; the message says why."""
 
 
 class CopyRequestSender(Protocol):
@@ -111,6 +103,7 @@ class FileListAck:
 class UploadTarget:
     partial_path: Path
     final_path: Path
+    execution_id: int  # the import the file belongs to (its `transfer:progress` events say so)
 
 
 class Orchestrator:
@@ -228,8 +221,9 @@ class Orchestrator:
                     raise UnknownRequest(f"{path} is {probe.size} bytes on the card's listing, not {size}")
                 if not 0 <= offset <= size:
                     raise UnknownRequest(f"offset {offset} is outside {path} ({size} bytes)")
-                final = probes.staged_path(self.library, _execution_of(session, probe), probe)
-                return UploadTarget(final.with_name(final.name + ".partial"), final)
+                execution_id = _execution_of(session, probe)
+                final = probes.staged_path(self.library, execution_id, probe)
+                return UploadTarget(final.with_name(final.name + ".partial"), final, execution_id)
             if length is not None:
                 raise UnknownRequest(f"no slice of {path!r} at {offset} was asked for in request {request_id!r}")
             card_file = _requested_file(session, detector_id, request_id, path)
@@ -239,7 +233,7 @@ class Orchestrator:
                 raise UnknownRequest(f"offset {offset} is outside {path} ({size} bytes)")
             execution_id, file_id = card_file.execution_id, card_file.id
             return UploadTarget(self.library.partial_path(execution_id, file_id, path),
-                                self.library.staged_path(execution_id, file_id, path))
+                                self.library.staged_path(execution_id, file_id, path), execution_id)
 
         return await self.db.run(check)
 

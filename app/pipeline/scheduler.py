@@ -41,6 +41,7 @@ from app.db.models import (
 )
 from app.db.types import utcnow
 from app.pipeline.base import ChildrenOf, NewStep, Retry, StepStatus
+from app.refusals import NotFound, RetryRefused
 
 log = logging.getLogger(__name__)
 
@@ -563,14 +564,6 @@ def wake(session: Session, execution_id: int, name: str | None, key: str | None,
     if rows:
         settle_execution(session, execution_id, report)
     return len(rows) + flagged
-
-
-class RetryRefused(ValueError):
-    """A retry that cannot be done; the message says why."""
-
-
-class NotFound(LookupError):
-    """No such execution or step."""
 
 
 def downstream_of(session: Session, step_id: int) -> list[int]:
