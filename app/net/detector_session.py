@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
+from app.net.context import NetContext
 from app.core_events import DetectorConnected, DetectorDisconnected, TransferProgress
 from app.net.connection import Connection
 from app.net.progress import ProgressGate
@@ -38,16 +39,13 @@ from app.net.uploads import (
     remove_shared,
 )
 
-if TYPE_CHECKING:
-    from app.net.service import NetService
-
 log = logging.getLogger(__name__)
 
 
 class DetectorSession(Connection):
     role = Role.DETECTOR
 
-    def __init__(self, service: NetService, ws: ServerConnection) -> None:
+    def __init__(self, service: NetContext, ws: ServerConnection) -> None:
         super().__init__(service, ws)
         self.detector_id = ""
         self.name = ""

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
+from app.net.context import NetContext
 from app.core_events import CoreEvent
 from app.net.connection import Connection
 from app.net.protocol import (
@@ -19,9 +20,6 @@ from app.net.protocol import (
     Role,
     envelope,
 )
-
-if TYPE_CHECKING:
-    from app.net.service import NetService
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +32,7 @@ MAX_QUEUED_EVENT_BYTES = 8 * 1024 * 1024
 class UiSession(Connection):
     role = Role.UI
 
-    def __init__(self, service: NetService, ws: ServerConnection) -> None:
+    def __init__(self, service: NetContext, ws: ServerConnection) -> None:
         super().__init__(service, ws)
         self._unsubscribe: Callable[[], None] | None = None
         self._dropped = 0
