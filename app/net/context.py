@@ -24,6 +24,7 @@ from app.refusals import Refused
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 # How long an upload waits for the previous writer of its partial file (a replaced connection
 # closing it). Short: the wait holds up this session's read loop.
@@ -50,7 +51,7 @@ class NetContext:
     # -- the orchestrator and the engine -------------------------------------------------
     async def call_orchestrator(self, what: str, call: Callable[[OrchestratorPort], Awaitable[T]]) -> T:
         """`await call(orchestrator)`; its refusals become protocol errors (`what` names the call in logs)."""
-        return await _answering(what, call(self.orchestrator))
+        return await _answering(what, call, self.orchestrator)
 
     async def tell_orchestrator(self, what: str, call: Callable[[OrchestratorPort], Awaitable[None]]) -> None:
         """A notice the peer needs no answer to: a refusal or failure is only logged."""
@@ -61,7 +62,7 @@ class NetContext:
 
     async def call_engine(self, what: str, call: Callable[[EnginePort], Awaitable[T]]) -> T:
         """`await call(engine)`; its refusals become protocol errors."""
-        return await _answering(what, call(self.engine))
+        return await _answering(what, call, self.engine)
 
     async def list_executions(self, limit: int) -> list[dict[str, Any]]:
         return await self.call_engine("list_executions", lambda engine: engine.list_executions(limit))
@@ -102,11 +103,11 @@ class NetContext:
             self._partial_locks.pop(partial, None)
 
 
-async def _answering(what: str, work: Awaitable[T]) -> T:
-    """A refusal (app.refusals) is answered with its code; anything else is the station's own
-    failure: logged, answered `internal` (never `conflict`: a bug is not the peer's doing)."""
+async def _answering(what: str, call: Callable[[P], Awaitable[T]], port: P) -> T:
+    """`await call(port)`. A refusal (app.refusals) is answered with its code; anything else is
+    the station's own failure: logged, answered `internal` (never `conflict`: not the peer's doing)."""
     try:
-        return await work
+        return await call(port)
     except ProtocolError:
         raise
     except Refused as exc:
