@@ -9,8 +9,8 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from app.net.context import NetContext
 from app.net.bounds import log_peer
+from app.net.context import NetContext
 from app.net.server import close_soon
 from app.net.protocol import (
     CLOSE_HELLO_TIMEOUT,

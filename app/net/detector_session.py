@@ -13,9 +13,9 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from app.net.context import NetContext
 from app.core_events import DetectorConnected, DetectorDisconnected, TransferProgress
 from app.net.connection import Connection
+from app.net.context import NetContext
 from app.net.progress import ProgressGate
 from app.net.protocol import (
     BAD_MESSAGE,

@@ -9,9 +9,9 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from app.net.context import NetContext
 from app.core_events import CoreEvent
 from app.net.connection import Connection
+from app.net.context import NetContext
 from app.net.protocol import (
     BAD_MESSAGE,
     DEFAULT_LIST_LIMIT,
