@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TextIO
 
+from app.core_events import WireEvent
 from app.events import Event
 
 log = logging.getLogger("app.events")
@@ -19,7 +20,7 @@ class PassengerMemory:
         self._names: dict[tuple[Any, str], str] = {}
         self._keys: dict[Any, str] = {}  # step id -> key (`pipeline:failed` names the step, not its key)
 
-    def learn(self, event: Event) -> None:
+    def learn(self, event: WireEvent) -> None:
         data = event.data
         if data.get("step_id") is not None and data.get("key"):
             self._keys[data["step_id"]] = str(data["key"])
@@ -49,7 +50,7 @@ def _passenger_label(passenger: dict[str, Any]) -> str:
     return f"{passenger.get('passenger_name', '?')} ({passenger.get('booking_id', '?')})"
 
 
-def format_event(event: Event, passenger: str | None = None) -> str:
+def format_event(event: WireEvent, passenger: str | None = None) -> str:
     data = event.data
     ts = str(data.get("ts", ""))[11:19]
     parts = [ts, f"{event.type:<24}"]
@@ -88,7 +89,7 @@ class ConsoleView:
         self.out = out
         self.passengers = PassengerMemory()
 
-    def show(self, event: Event) -> None:
+    def show(self, event: WireEvent) -> None:
         self.passengers.learn(event)
         if event.type in self.QUIET and event.data.get("bytes") not in (0, event.data.get("total")):
             return

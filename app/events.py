@@ -1,5 +1,5 @@
 """The in-process event bus: the window, the headless console and the WebSocket UI channel
-are all subscribers of the same stream (event names and fields: docs/protocol.md)."""
+are all subscribers of the same stream of typed events (app/core_events.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
+
+from app.core_events import CoreEvent, utc_timestamp
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Event:
+    """An event as plain wire data (a view's re-labelled copy, a test's input); the bus carries
+    `CoreEvent`s, which read the same (`.type`, `.data`)."""
+
     type: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -22,11 +26,9 @@ class Event:
         return {"type": self.type, "data": self.data}
 
 
-Subscriber = Callable[[Event], None]
+Subscriber = Callable[[CoreEvent], None]
 
-
-def utc_timestamp() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+__all__ = ["CoreEvent", "Event", "EventBus", "Subscriber", "utc_timestamp"]
 
 
 class EventBus:
@@ -39,11 +41,7 @@ class EventBus:
         self._subscribers.append(subscriber)
         return lambda: self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
 
-    def emit(self, type_: str, **data: Any) -> Event:
-        data.setdefault("ts", utc_timestamp())
-        return self.publish(Event(type_, data))
-
-    def publish(self, event: Event) -> Event:
+    def publish(self, event: CoreEvent) -> CoreEvent:
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
@@ -51,11 +49,11 @@ class EventBus:
                 log.exception("event subscriber %r failed on %s", subscriber, event.type)
         return event
 
-    async def stream(self, maxsize: int = 10_000) -> AsyncIterator[Event]:
+    async def stream(self, maxsize: int = 10_000) -> AsyncIterator[CoreEvent]:
         """Iterate events from now on (for async consumers such as a UI socket)."""
-        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        queue: asyncio.Queue[CoreEvent] = asyncio.Queue(maxsize)
 
-        def put(event: Event) -> None:
+        def put(event: CoreEvent) -> None:
             if queue.full():
                 queue.get_nowait()  # a stalled consumer loses the oldest, never blocks the bus
             queue.put_nowait(event)

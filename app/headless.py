@@ -8,7 +8,7 @@ import sys
 
 from app.config import Settings
 from app.console import ConsoleView
-from app.events import Event
+from app.core_events import WireEvent
 from app.shutdown import stop_on_signals
 from app.station import StartupError, Station
 from app.version import __version__
@@ -53,7 +53,7 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
     return 0
 
 
-def card_end_line(event: Event) -> str | None:
+def card_end_line(event: WireEvent) -> str | None:
     """What the desk must know about a card, in words: format it or not; it was wiped."""
     data = event.data
     if event.type == "card:status" and data.get("safe_to_format"):
@@ -68,7 +68,7 @@ def card_end_line(event: Event) -> str | None:
     return None
 
 
-def show_card_end(event: Event) -> None:
+def show_card_end(event: WireEvent) -> None:
     line = card_end_line(event)
     if line is not None:
         print(line, flush=True)

@@ -125,17 +125,20 @@ class Station:
 
     async def _start_services(self) -> None:
         """The pipeline engine and its embedded workers, the orchestrator, the protocol sessions."""
-        self.engine = PipelineEngine(db=self.db, redis=self.redis, settings=self.settings, bus=self.bus)
-        self.orchestrator = Orchestrator(settings=self.settings, db=self.db, engine=self.engine, bus=self.bus,
-                                         link=self.link)
-        self.engine.services["orchestrator"] = self.orchestrator
+        self.engine = engine = PipelineEngine(db=self.db, redis=self.redis, settings=self.settings, bus=self.bus)
+        self.orchestrator = orchestrator = Orchestrator(settings=self.settings, db=self.db, engine=engine,
+                                                        bus=self.bus, link=self.link)
+        engine.services["orchestrator"] = orchestrator
         self.card_end = CardEnd(settings=self.settings, db=self.db, bus=self.bus, link=self.link)
-        self.orchestrator.card_end = self.card_end
+        orchestrator.card_end = self.card_end
         self.on_stop(self._stop_engine)
-        await self.engine.start(workers=self.settings.workers)
-        self.count_workers = self.engine.count_workers
-        self.net = NetService(self)
-        self.net.install()  # /detector, /ui, GET /api/executions; sets count_detectors
+        await engine.start(workers=self.settings.workers)
+        self.count_workers = engine.count_workers
+        assert self.server is not None, "the station's server is created before its services"
+        self.net = NetService(settings=self.settings, bus=self.bus, link=self.link, server=self.server,
+                              orchestrator=orchestrator, engine=engine)
+        self.net.install()  # /detector, /ui, GET /api/executions, GET /api/passengers
+        self.count_detectors = self.link.count
         await self._start_handoff()
 
     async def _start_handoff(self) -> None:

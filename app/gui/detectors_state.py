@@ -11,7 +11,6 @@ from pathlib import PurePosixPath
 from PySide6.QtCore import QObject, Signal
 
 from app.events import Event
-from app.gui.imports_model import is_cancel
 
 # Speed is smoothed so the time left does not jump with every progress message.
 SPEED_SMOOTHING = 0.3
@@ -114,13 +113,10 @@ class DetectorsState(QObject):
             self.changed.emit(info.detector_id)
         elif kind == "transfer:progress":
             self._progress(data)
-        elif kind in ("pipeline:completed", "pipeline:failed"):
+        elif kind in ("pipeline:completed", "pipeline:failed", "pipeline:cancelled"):
             info = self._by_execution(data.get("execution_id"))
             if info is not None and info.card is not None and info.card.execution_id == data.get("execution_id"):
-                if kind == "pipeline:completed":
-                    info.card.state = "done"
-                else:
-                    info.card.state = "cancelled" if is_cancel(data) else "failed"
+                info.card.state = {"pipeline:completed": "done", "pipeline:cancelled": "cancelled"}.get(kind, "failed")
                 # copies that never finished (rejected, cancelled) are over with the import
                 for key in [k for k, t in info.transfers.items() if t.finished is None]:
                     del info.transfers[key]

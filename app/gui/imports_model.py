@@ -71,11 +71,6 @@ STATE_COLOURS = {
     "succeeded": QColor("#247a47"),
 }
 
-def is_cancel(data: dict[str, Any]) -> bool:
-    """A cancelled execution ends with `pipeline:failed` naming no step, error "cancelled"."""
-    return data.get("step_id") is None and data.get("error") == "cancelled"
-
-
 _uids = itertools.count(1)
 _fonts: dict[tuple[bool, bool], QFont] = {}
 
@@ -554,7 +549,10 @@ class ImportsModel(QAbstractItemModel):
                 created_at=when, finished_at=None,
             ))
         elif kind == "pipeline:step_started":
-            self._update_step(data.get("step_id"), state="running", started_at=when, finished_at=None, error=None)
+            started: dict[str, Any] = {"state": "running", "started_at": when, "finished_at": None, "error": None}
+            if isinstance(data.get("attempt"), int):
+                started["attempt"] = data["attempt"]  # the core's count: 1 on a first run
+            self._update_step(data.get("step_id"), **started)
             self._update_execution(execution, state="running", finished_at=None)
         elif kind == "pipeline:step_completed":
             progress = data.get("progress") or {}
@@ -564,7 +562,7 @@ class ImportsModel(QAbstractItemModel):
             duration = data.get("duration_ms")
             duration_ms = duration if isinstance(duration, int) else None
             self._update_step(data.get("step_id"), duration_ms=duration_ms, **changes)
-        elif kind == "pipeline:failed" and is_cancel(data):
+        elif kind == "pipeline:cancelled":
             self._update_execution(execution, state="cancelled", finished_at=when)
         elif kind == "pipeline:failed":
             self._update_step(data.get("step_id"), state="failed", error=str(data.get("error") or ""), finished_at=when)
@@ -585,9 +583,6 @@ class ImportsModel(QAbstractItemModel):
         if duration_ms is not None:
             node.duration_ms = duration_ms  # before the row changes: the repaint reads it
         if changes.get("state") == "running" and node.row.state != "running":
-            # Every claim of a step is a new attempt (a woken step goes on with its own); the
-            # database read that follows has the last word.
-            changes.setdefault("attempt", node.row.attempt + (0 if node.row.state == "waiting" else 1))
             node.duration_ms = None
         self._set_row(node, dataclasses.replace(node.row, **changes))
         return node

@@ -23,7 +23,7 @@ from app.pipeline.read_model import ReadModel
 SYNC_DELAY_S = 0.3
 THUMBNAIL_SIZE = (48, 27)
 # Pipeline events after which the day's list (new passengers, unassigned clips) is read again.
-DAY_EVENTS = frozenset({"pipeline:completed", "pipeline:failed", "pipeline:clips_assigned"})
+DAY_EVENTS = frozenset({"pipeline:completed", "pipeline:failed", "pipeline:cancelled", "pipeline:clips_assigned"})
 # Steps whose end changes what a passenger's clips are (filed in the library).
 CLIP_STEPS = frozenset({"request_session_videos", "assign_jumps"})
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from app.net.bounds import log_peer
+from app.net.context import NetContext
 from app.net.server import close_soon
 from app.net.protocol import (
     CLOSE_HELLO_TIMEOUT,
@@ -24,9 +25,6 @@ from app.net.protocol import (
     welcome,
 )
 from app.version import __version__
-
-if TYPE_CHECKING:
-    from app.net.service import NetService
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ class Connection:
 
     role: Role
 
-    def __init__(self, service: NetService, ws: ServerConnection) -> None:
+    def __init__(self, service: NetContext, ws: ServerConnection) -> None:
         self.service = service
         self.ws = ws
         self.machine = SessionMachine(self.role, service.settings.token, service.settings.chunk_size)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
+from app.core_events import DetectorConnected, DetectorDisconnected, TransferProgress
 from app.net.connection import Connection
+from app.net.context import NetContext
 from app.net.progress import ProgressGate
 from app.net.protocol import (
     BAD_MESSAGE,
@@ -37,16 +39,13 @@ from app.net.uploads import (
     remove_shared,
 )
 
-if TYPE_CHECKING:
-    from app.net.service import NetService
-
 log = logging.getLogger(__name__)
 
 
 class DetectorSession(Connection):
     role = Role.DETECTOR
 
-    def __init__(self, service: NetService, ws: ServerConnection) -> None:
+    def __init__(self, service: NetContext, ws: ServerConnection) -> None:
         super().__init__(service, ws)
         self.detector_id = ""
         self.name = ""
@@ -77,8 +76,9 @@ class DetectorSession(Connection):
         self.service.link.add(self)
         self._registered = True
         log.info("detector %s (%s) connected from %s", self.detector_id, self.name, self.peer)
-        self.service.bus.emit("detector:connected", detector_id=self.detector_id, name=self.name)
-        await self.service.call_orchestrator("detector_connected", self.detector_id, quiet=True)
+        self.service.bus.publish(DetectorConnected(detector_id=self.detector_id, name=self.name))
+        detector_id = self.detector_id
+        await self.service.tell_orchestrator("detector_connected", lambda o: o.detector_connected(detector_id))
 
     async def on_closed(self) -> None:
         if self._file is not None:
@@ -86,8 +86,9 @@ class DetectorSession(Connection):
             await self._release_file(keep=True)
         if self._registered and self.service.link.remove(self):
             log.info("detector %s disconnected", self.detector_id)
-            self.service.bus.emit("detector:disconnected", detector_id=self.detector_id, name=self.name)
-            await self.service.call_orchestrator("detector_disconnected", self.detector_id, quiet=True)
+            self.service.bus.publish(DetectorDisconnected(detector_id=self.detector_id, name=self.name))
+            detector_id = self.detector_id
+            await self.service.tell_orchestrator("detector_disconnected", lambda o: o.detector_disconnected(detector_id))
 
     # -- messages ------------------------------------------------------------------------
     async def on_message(self, message: Message) -> None:
@@ -105,8 +106,8 @@ class DetectorSession(Connection):
         data = message.data
         self._deferred = []
         try:
-            ack = await self.service.call_orchestrator(
-                "file_list", self.detector_id, data["card_id"], data["label"], data["slot"], data["files"])
+            ack = await self.service.call_orchestrator("file_list", lambda o: o.file_list(
+                self.detector_id, data["card_id"], data["label"], data["slot"], data["files"]))
             self.send(envelope("sd:file_list_ack", {
                 "card_id": data["card_id"], "execution_id": ack.execution_id,
                 "files_total": ack.files_total, "files_new": ack.files_new}, message.id))
@@ -116,10 +117,11 @@ class DetectorSession(Connection):
                 self.send(request)
 
     async def _card_removed(self, message: Message) -> None:
-        await self.service.call_orchestrator("card_removed", self.detector_id, message.data["card_id"])
+        await self.service.call_orchestrator("card_removed",
+                                             lambda o: o.card_removed(self.detector_id, message.data["card_id"]))
 
     async def _wipe_done(self, message: Message) -> None:
-        await self.service.call_orchestrator("wipe_done", self.detector_id, message.data)
+        await self.service.call_orchestrator("wipe_done", lambda o: o.wipe_done(self.detector_id, message.data))
 
     async def _copy_error(self, message: Message) -> None:
         data = message.data
@@ -128,18 +130,17 @@ class DetectorSession(Connection):
             self.machine.end_upload()
         elif self.machine.phase is Phase.DISCARDING:
             self.machine.end_upload()
-        await self.service.call_orchestrator(
-            "copy_error", self.detector_id, data["request_id"], data["path"], data["error"], data["retryable"])
+        await self.service.call_orchestrator("copy_error", lambda o: o.copy_error(
+            self.detector_id, data["request_id"], data["path"], data["error"], data["retryable"]))
 
     # -- upload mode ---------------------------------------------------------------------
     async def _upload_begin(self, message: Message) -> None:
         data = message.data
         self.machine.end_upload()  # a refused upload's quiet frames end with the next begin
         try:
-            slice_length = () if data["length"] is None else (data["length"],)  # `range` only
-            target = await self.service.call_orchestrator(
-                "begin_upload", self.detector_id, data["request_id"], data["path"], data["size"], data["offset"],
-                *slice_length)
+            target = await self.service.call_orchestrator("begin_upload", lambda o: o.begin_upload(
+                self.detector_id, data["request_id"], data["path"], data["size"], data["offset"],
+                data["length"]))  # a length: a slice (`range` only)
             partial, final = self.service.confine(target.partial_path), self.service.confine(target.final_path)
             await self.service.lock_partial(partial)
             try:
@@ -158,7 +159,7 @@ class DetectorSession(Connection):
             self.machine.refuse_upload()
             raise
         self._target = (partial, final)
-        self._execution_id = await self.service.execution_for(data["request_id"], target)
+        self._execution_id = target.execution_id
         self._gate = ProgressGate()
         upload = self.machine.start_upload(data)
         self._progress(upload, final_event=False)
@@ -234,10 +235,12 @@ class DetectorSession(Connection):
             await self._rejected(upload.request_id, upload.path, f"sha256 mismatch: station computed {digest}", upload)
             return
         self._progress(upload, final_event=True)
-        if upload.is_slice:
-            await self.service.call_orchestrator("file_stored", self.detector_id, upload.request_id, upload.path,
-                                                 str(final), digest, upload.file_size, upload.slice_offset,
-                                                 upload.slice_length)
+        offset = upload.slice_offset
+        if offset is not None:  # a slice (`range`): the whole file's size, where it sits
+            file_size = upload.file_size if upload.file_size is not None else upload.size
+            await self.service.call_orchestrator("file_stored", lambda o: o.file_stored(
+                self.detector_id, upload.request_id, upload.path, str(final), digest, file_size,
+                offset, upload.slice_length))
             self.send(envelope("sd:file_stored", {"request_id": upload.request_id, "path": upload.path}))
             return
         await self._stored(upload.request_id, upload.path, final, digest, upload.size)
@@ -255,7 +258,8 @@ class DetectorSession(Connection):
         orchestrator (asked again within the file's attempts, then the step fails saying why);
         returns the `error` for the Detector."""
         log.error("cannot store %s from detector %s: %s", path, self.detector_id, exc)
-        await self.service.call_orchestrator("storage_failed", self.detector_id, request_id, path, str(exc), quiet=True)
+        await self.service.tell_orchestrator("storage_failed", lambda o: o.storage_failed(
+            self.detector_id, request_id, path, str(exc)))
         return ProtocolError(INTERNAL, f"the station cannot store {path}: {exc.strerror or exc}")
 
     async def _reject(self, upload: Upload, reason: str) -> None:
@@ -275,11 +279,10 @@ class DetectorSession(Connection):
     async def _rejected(self, request_id: str, path: str, reason: str, upload: Upload | None = None) -> None:
         log.warning("detector %s: %s rejected: %s", self.detector_id, path, reason)
         self.send(envelope("sd:file_rejected", {"request_id": request_id, "path": path, "reason": reason}))
-        if upload is not None and upload.is_slice:
-            await self.service.call_orchestrator("file_rejected", self.detector_id, request_id, path, reason, upload.slice_offset,
-                                                 upload.slice_length, quiet=True)
-            return
-        await self.service.call_orchestrator("file_rejected", self.detector_id, request_id, path, reason, quiet=True)
+        offset = upload.slice_offset if upload is not None and upload.slice_offset is not None else 0
+        length = upload.slice_length if upload is not None else None  # None: the whole file
+        await self.service.tell_orchestrator("file_rejected", lambda o: o.file_rejected(
+            self.detector_id, request_id, path, reason, offset, length))
 
     async def _stored(self, request_id: str, path: str, final: Path, sha256: str, size: int) -> None:
         await self._record(request_id, path, final, sha256, size)
@@ -287,8 +290,8 @@ class DetectorSession(Connection):
 
     async def _record(self, request_id: str, path: str, final: Path, sha256: str, size: int) -> None:
         try:
-            await self.service.call_orchestrator("file_stored", self.detector_id, request_id, path, str(final),
-                                                 sha256, size)
+            await self.service.call_orchestrator("file_stored", lambda o: o.file_stored(
+                self.detector_id, request_id, path, str(final), sha256, size))
         except ProtocolError:
             # Not recorded (the import was cancelled meanwhile, say): nothing of it stays.
             await offload(_unlink_quietly, final)
@@ -305,8 +308,8 @@ class DetectorSession(Connection):
         dest_dir = Path(sent.dest_dir)
         if not await offload(_is_dest_of, data["dest"], dest_dir, data["path"]):
             raise ProtocolError(BAD_MESSAGE, f"dest {data['dest']!r} is not dest_dir/path ({sent.dest_dir!r}/{data['path']})")
-        target = await self.service.call_orchestrator(
-            "begin_upload", self.detector_id, data["request_id"], data["path"], data["size"], 0)
+        target = await self.service.call_orchestrator("begin_upload", lambda o: o.begin_upload(
+            self.detector_id, data["request_id"], data["path"], data["size"], 0))
         partial, final = self.service.confine(target.partial_path), self.service.confine(target.final_path)
         await self.service.lock_partial(partial)
         try:
@@ -336,8 +339,8 @@ class DetectorSession(Connection):
     # -- events --------------------------------------------------------------------------
     def _progress(self, upload: Upload, *, final_event: bool) -> None:
         if final_event or self._gate.allow(time.monotonic()):
-            self.service.bus.emit("transfer:progress", execution_id=self._execution_id, request_id=upload.request_id,
-                                  path=upload.path, bytes=upload.held, total=upload.size)
+            self.service.bus.publish(TransferProgress(execution_id=self._execution_id, request_id=upload.request_id,
+                                                      path=upload.path, bytes=upload.held, total=upload.size))
 
 
 def _is_dest_of(dest: str, dest_dir: Path, card_path: str) -> bool:

@@ -2,6 +2,7 @@
 
 The net layer validates messages and moves bytes; the orchestrator decides what they mean.
 These Protocols say what the net layer calls, so it is typed without importing the pipeline.
+What they refuse is raised as `app.refusals.Refused`; `app/net/errors.py` maps it to a code.
 """
 
 from __future__ import annotations
@@ -11,14 +12,21 @@ from typing import Any, Protocol
 
 
 class FileListAckLike(Protocol):
-    execution_id: int
-    files_total: int
-    files_new: int
+    @property
+    def execution_id(self) -> int: ...
+    @property
+    def files_total(self) -> int: ...
+    @property
+    def files_new(self) -> int: ...
 
 
 class UploadTargetLike(Protocol):
-    partial_path: Any  # str or Path
-    final_path: Any
+    @property
+    def partial_path(self) -> Any: ...  # str or Path
+    @property
+    def final_path(self) -> Any: ...
+    @property
+    def execution_id(self) -> int: ...
 
 
 class OrchestratorPort(Protocol):
@@ -26,14 +34,16 @@ class OrchestratorPort(Protocol):
                         files: Sequence[dict[str, Any]]) -> FileListAckLike: ...
 
     # Each call names the Detector that sent the message: a request is answered only from the
-    # Detector it was sent to. Refusals are `app.refusals.TransferRefused` (answered with its code).
+    # Detector it was sent to. Refusals are `app.refusals.TransferRefused`. With `length`, the
+    # upload is a slice (`range`) of the file from `offset`.
     async def begin_upload(self, detector_id: str, request_id: str, path: str, size: int,
-                           offset: int) -> UploadTargetLike: ...
+                           offset: int, length: int | None = None) -> UploadTargetLike: ...
 
     async def file_stored(self, detector_id: str, request_id: str, path: str, final_path: str, sha256: str,
-                          size: int) -> None: ...
+                          size: int, offset: int = 0, length: int | None = None) -> None: ...
 
-    async def file_rejected(self, detector_id: str, request_id: str, path: str, reason: str) -> None: ...
+    async def file_rejected(self, detector_id: str, request_id: str, path: str, reason: str, offset: int = 0,
+                            length: int | None = None) -> None: ...
 
     async def storage_failed(self, detector_id: str, request_id: str, path: str, reason: str) -> None: ...
 
@@ -46,6 +56,8 @@ class OrchestratorPort(Protocol):
     async def detector_disconnected(self, detector_id: str) -> None: ...
 
     async def wipe_done(self, detector_id: str, data: dict[str, Any]) -> None: ...
+
+    # UI commands: PassengerNotFound, MoveRefused.
     async def passengers(self, day: str) -> dict[str, Any]: ...
 
     async def move_clip(self, file_id: int, passenger_id: int | None) -> dict[str, Any]: ...
@@ -56,16 +68,9 @@ class OrchestratorPort(Protocol):
 class EnginePort(Protocol):
     async def list_executions(self, limit: int) -> list[dict[str, Any]]: ...
 
-    async def retry(self, execution_id: int, step_id: int) -> Any: ...
+    # Refusals: NotFound (no such execution or step), RetryRefused (the step is not failed).
+    async def retry(self, execution_id: int, step_id: int) -> list[int]: ...
 
     async def retry_failed(self, execution_id: int) -> list[int]: ...
 
-    async def cancel(self, execution_id: int) -> Any: ...
-
-
-def is_named(exc: BaseException, *names: str) -> bool:
-    """True when `exc` is (a subclass of) an exception class with one of these names.
-
-    The orchestrator's `UnknownRequest` lives in app/pipeline; matching by name keeps this
-    layer free of a pipeline import (the pipeline imports the net layer's `DetectorLink`)."""
-    return any(cls.__name__ in names for cls in type(exc).__mro__)
+    async def cancel(self, execution_id: int) -> int: ...

@@ -1,64 +1,29 @@
-"""The Detector link as a station service: routes on the station's server, the Detector registry,
-the calls into the orchestrator and the engine, and `GET /api/executions`."""
+"""The Detector link as a station service: its routes on the station's server (`/detector`,
+`/ui`, `GET /api/executions`, `GET /api/passengers`). What the sessions work with: NetContext."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-from collections import OrderedDict
 from http import HTTPStatus
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from app.net.admission import Admission, Limits
+from app.net.context import NetContext
 from app.net.detector_session import DetectorSession
 from app.net.http import error_response, json_response
-from app.net.link import DetectorLink
-from app.net.orchestration import EnginePort, OrchestratorPort, is_named
-from app.net.protocol import (
-    BAD_MESSAGE,
-    CONFLICT,
-    DEFAULT_LIST_LIMIT,
-    HELLO_TIMEOUT_S,
-    INTERNAL,
-    MAX_LIST_LIMIT,
-    MAX_TEXT_BYTES,
-    ProtocolError,
-    day,
-)
+from app.net.protocol import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_TEXT_BYTES, ProtocolError, day
 from app.net.ui_session import UiSession
-from app.refusals import TransferRefused
-
-if TYPE_CHECKING:
-    from app.station import Station
 
 log = logging.getLogger(__name__)
 
-MAX_REMEMBERED_EXECUTIONS = 10_000
-# How long an upload waits for the previous writer of its partial file (a replaced connection
-# closing it). Short: the wait holds up this session's read loop.
-PARTIAL_LOCK_WAIT_S = 2.0
 
-
-class NetService:
-    def __init__(self, station: Station) -> None:
-        self.station = station
-        self.settings = station.settings
-        self.bus = station.bus
-        self.link: DetectorLink = station.link
-        self.hello_timeout = HELLO_TIMEOUT_S
-        self._partial_locks: dict[Path, asyncio.Lock] = {}
-        self._partial_users: dict[Path, int] = {}  # holders and waiters of each lock
-        self._executions: OrderedDict[str, int | None] = OrderedDict()
-
+class NetService(NetContext):
     def install(self) -> None:
-        server = self.station.server
-        assert server is not None, "the station's server is created before its services"
+        server = self.server
         # Binary frames may be as large as chunk_size; text is held to 4 MiB by SessionMachine.
         server.max_message = max(MAX_TEXT_BYTES, self.settings.chunk_size)
         server.admission = Admission(Limits(
@@ -69,130 +34,12 @@ class NetService:
         server.websocket("/ui", self._serve_ui)
         server.http_get("/api/executions", self._api_executions)
         server.http_get("/api/passengers", self._api_passengers)
-        self.station.count_detectors = self.link.count
-
-    def authenticated(self, ws: ServerConnection) -> None:
-        """A peer said hello with the token (larger messages allowed, no longer evictable)."""
-        server = self.station.server
-        if server is not None:
-            server.authenticated(ws)
 
     async def _serve_detector(self, ws: ServerConnection) -> None:
         await DetectorSession(self, ws).serve()
 
     async def _serve_ui(self, ws: ServerConnection) -> None:
         await UiSession(self, ws).serve()
-
-    # -- the orchestrator ----------------------------------------------------------------
-    @property
-    def orchestrator(self) -> OrchestratorPort | None:
-        return getattr(self.station, "orchestrator", None)
-
-    async def call_orchestrator(self, method: str, *args: Any, quiet: bool = False) -> Any:
-        """Call the orchestrator; its refusals become protocol errors (or are only logged when quiet)."""
-        orchestrator = self.orchestrator
-        try:
-            if orchestrator is None:
-                raise ProtocolError(INTERNAL, "the station's pipeline is not running")
-            return await getattr(orchestrator, method)(*args)
-        except ProtocolError:
-            if quiet:
-                return None
-            raise
-        except Exception as exc:
-            if isinstance(exc, TransferRefused):  # the orchestrator's refusal: answered, nothing changed
-                error = ProtocolError(exc.code, str(exc) or "this station never issued that request")
-            else:
-                log.exception("orchestrator.%s failed", method)
-                error = ProtocolError(INTERNAL, f"{method} failed: {exc.__class__.__name__}")
-            if quiet:
-                log.warning("orchestrator.%s: %s", method, error.message)
-                return None
-            raise error from exc
-
-    def confine(self, path: Any) -> Path:
-        """A path the orchestrator handed out, checked to be inside the library or the data folder."""
-        resolved = Path(path).resolve()
-        for root in (self.settings.library, self.settings.data_dir):
-            if resolved.is_relative_to(Path(root).resolve()):
-                return resolved
-        log.error("orchestrator handed out %s, outside the library and data folders", path)
-        raise ProtocolError(INTERNAL, "the station cannot store this file")
-
-    async def lock_partial(self, partial: Path) -> None:
-        """One writer per partial file (a replaced connection may still be closing it)."""
-        lock = self._partial_locks.setdefault(partial, asyncio.Lock())
-        self._partial_users[partial] = self._partial_users.get(partial, 0) + 1
-        try:
-            await asyncio.wait_for(lock.acquire(), PARTIAL_LOCK_WAIT_S)
-        except TimeoutError:
-            self._forget_partial(partial)
-            raise ProtocolError(CONFLICT, "this file is being written by another connection; "
-                                "send sd:upload_begin again later") from None
-
-    def unlock_partial(self, partial: Path) -> None:
-        lock = self._partial_locks.get(partial)
-        if lock is not None and lock.locked():
-            lock.release()
-            self._forget_partial(partial)
-
-    def _forget_partial(self, partial: Path) -> None:
-        users = self._partial_users.get(partial, 0) - 1
-        if users > 0:
-            self._partial_users[partial] = users
-        else:  # nobody holds or waits for it: drop the lock so the table stays small
-            self._partial_users.pop(partial, None)
-            self._partial_locks.pop(partial, None)
-
-    async def execution_for(self, request_id: str, target: Any) -> int | None:
-        """The execution a transfer belongs to (for `transfer:progress`)."""
-        known = getattr(target, "execution_id", None)
-        if known is not None:
-            return known
-        if request_id in self._executions:
-            return self._executions[request_id]
-        execution_id = await self._lookup_execution(request_id)
-        self._executions[request_id] = execution_id
-        while len(self._executions) > MAX_REMEMBERED_EXECUTIONS:
-            self._executions.popitem(last=False)
-        return execution_id
-
-    async def _lookup_execution(self, request_id: str) -> int | None:
-        db = self.station.db
-        if db is None:
-            return None
-        from app.db.models import TransferRequest  # noqa: PLC0415 - the Detector agent never loads this module
-
-        try:
-            row = await db.run(lambda session: session.get(TransferRequest, request_id))
-            return row.execution_id if row is not None else None
-        except Exception:  # noqa: BLE001 - progress events go out without it
-            log.exception("cannot look up the execution of request %s", request_id)
-            return None
-
-    # -- the engine ----------------------------------------------------------------------
-    @property
-    def engine(self) -> EnginePort | None:
-        return getattr(self.station, "engine", None)
-
-    async def call_engine(self, method: str, *args: Any) -> Any:
-        engine = self.engine
-        if engine is None:
-            raise ProtocolError(INTERNAL, "the pipeline engine is not running")
-        try:
-            return await getattr(engine, method)(*args)
-        except LookupError as exc:
-            raise ProtocolError(BAD_MESSAGE, str(exc) or "no such execution or step") from exc
-        except Exception as exc:
-            if is_named(exc, "NotFound", "UnknownExecution", "UnknownStep", "NoResultFound"):
-                raise ProtocolError(BAD_MESSAGE, str(exc) or "no such execution or step") from exc
-            if isinstance(exc, ValueError) or is_named(exc, "Conflict", "InvalidState", "StateError"):
-                raise ProtocolError(CONFLICT, str(exc) or "not possible in the current state") from exc
-            log.exception("engine.%s failed", method)
-            raise ProtocolError(INTERNAL, f"{method} failed: {exc.__class__.__name__}") from exc
-
-    async def list_executions(self, limit: int) -> list[dict[str, Any]]:
-        return await self.call_engine("list_executions", limit)
 
     async def _api_executions(self, request: Request, query: str) -> Response:
         if not _bearer_ok(request, self.settings.token):
@@ -219,10 +66,7 @@ class NetService:
             wanted = day("day", given)
         except ValueError as exc:
             return error_response(HTTPStatus.BAD_REQUEST, str(exc))
-        orchestrator = self.orchestrator
-        if orchestrator is None:
-            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the station's pipeline is not running")
-        return json_response(HTTPStatus.OK, await orchestrator.passengers(wanted))
+        return json_response(HTTPStatus.OK, await self.orchestrator.passengers(wanted))
 
 
 def _bearer_ok(request: Request, token: str) -> bool:

@@ -4,27 +4,22 @@ requests (`passengers:list`, `passenger:move_clip`, `passenger:rerender`) in."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from app.events import Event
+from app.core_events import CoreEvent
 from app.net.connection import Connection
-from app.net.orchestration import OrchestratorPort
+from app.net.context import NetContext
 from app.net.protocol import (
     BAD_MESSAGE,
-    CONFLICT,
     DEFAULT_LIST_LIMIT,
-    INTERNAL,
     Message,
     ProtocolError,
     Role,
     envelope,
 )
-
-if TYPE_CHECKING:
-    from app.net.service import NetService
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +32,7 @@ MAX_QUEUED_EVENT_BYTES = 8 * 1024 * 1024
 class UiSession(Connection):
     role = Role.UI
 
-    def __init__(self, service: NetService, ws: ServerConnection) -> None:
+    def __init__(self, service: NetContext, ws: ServerConnection) -> None:
         super().__init__(service, ws)
         self._unsubscribe: Callable[[], None] | None = None
         self._dropped = 0
@@ -47,13 +42,14 @@ class UiSession(Connection):
         self._unsubscribe = self.service.bus.subscribe(self._event)
         log.info("ui client %s connected", self.peer)
 
-    def _event(self, event: Event) -> None:
+    def _event(self, event: CoreEvent) -> None:
         if self.outbox_size() >= MAX_QUEUED_EVENTS or self.outbox_bytes() >= MAX_QUEUED_EVENT_BYTES:
             self._dropped += 1
             if self._dropped in (1, 1000):
                 log.warning("ui client %s is not reading; dropping events", self.peer)
             return
-        self.send(event.to_message())
+        for wire in event.ui_messages():
+            self.send(wire)
 
     async def on_closed(self) -> None:
         if self._unsubscribe is not None:
@@ -65,37 +61,25 @@ class UiSession(Connection):
         if message.type == "pipeline:list":
             result = {"executions": await self.service.list_executions(data["limit"] or DEFAULT_LIST_LIMIT)}
         elif message.type == "pipeline:retry":
-            reset = await self.service.call_engine("retry", data["execution_id"], data["step_id"])
-            result = {"execution_id": data["execution_id"], "step_id": data["step_id"],
-                      "reset_step_ids": list(reset) if isinstance(reset, (list, tuple)) else []}
+            reset = await self.service.call_engine("retry", lambda e: e.retry(data["execution_id"], data["step_id"]))
+            result = {"execution_id": data["execution_id"], "step_id": data["step_id"], "reset_step_ids": list(reset)}
         elif message.type == "pipeline:retry_failed":
-            reset = await self.service.call_engine("retry_failed", data["execution_id"])
+            reset = await self.service.call_engine("retry_failed", lambda e: e.retry_failed(data["execution_id"]))
             result = {"execution_id": data["execution_id"], "reset_step_ids": list(reset)}
         elif message.type == "pipeline:cancel":
-            cancelled = await self.service.call_engine("cancel", data["execution_id"])
-            result = {"execution_id": data["execution_id"],
-                      "cancelled_steps": cancelled if isinstance(cancelled, int) else 0}
+            cancelled = await self.service.call_engine("cancel", lambda e: e.cancel(data["execution_id"]))
+            result = {"execution_id": data["execution_id"], "cancelled_steps": cancelled}
         elif message.type == "passengers:list":
-            result = await self._command(message, lambda o: o.passengers(data["day"]))
+            result = await self.service.call_orchestrator("passengers", lambda o: o.passengers(data["day"]))
         elif message.type == "passenger:move_clip":
-            result = await self._command(message, lambda o: o.move_clip(data["file_id"], data["passenger_id"]))
+            result = await self.service.call_orchestrator(
+                "move_clip", lambda o: o.move_clip(data["file_id"], data["passenger_id"]))
         elif message.type == "passenger:rerender":
-            execution_id = await self._command(message, lambda o: o.rerender(data["passenger_id"]))
+            execution_id = await self.service.call_orchestrator(
+                "rerender", lambda o: o.rerender(data["passenger_id"]))
             result = {"passenger_id": data["passenger_id"], "execution_id": execution_id}
         else:  # pragma: no cover - the machine admits only the types above
-            raise ProtocolError("bad_message", f"unexpected {message.type}")
+            raise ProtocolError(BAD_MESSAGE, f"unexpected {message.type}")
+        # Refusals (app/net/errors.py) and failures are answered by Connection with this id as `ref`.
         self.send(envelope(f"{message.type}_result", result, message.id))
-
-    async def _command(self, message: Message, call: Callable[[OrchestratorPort], Awaitable[Any]]) -> Any:
-        """A passenger command or query; its typed refusals become protocol errors: an unknown
-        passenger or clip (LookupError) `bad_message`, a move that cannot be made (ValueError) `conflict`."""
-        orchestrator = self.service.orchestrator
-        if orchestrator is None:
-            raise ProtocolError(INTERNAL, "the station's pipeline is not running", message.id)
-        try:
-            return await call(orchestrator)
-        except LookupError as exc:
-            raise ProtocolError(BAD_MESSAGE, str(exc), message.id) from exc
-        except ValueError as exc:
-            raise ProtocolError(CONFLICT, str(exc), message.id) from exc
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     from app.config import Settings
+    from app.core_events import CoreEvent
     from app.db.engine import Database
 
 T = TypeVar("T")
@@ -175,7 +176,7 @@ class StepContext:
       outputs in creation order).
     - `offload(fn, *args)`: CPU work off the event loop (a thread pool; `process=True` uses a
       process pool, so `fn` and its arguments must pickle).
-    - `emit(type, **data)`: an event on the station's bus (adds `execution_id`).
+    - `emit(event)`: a typed event (app/core_events.py) on the station's bus.
     - `services`: shared objects the station provides (e.g. the orchestrator's helpers).
     """
 
@@ -190,7 +191,7 @@ class StepContext:
     settings: Settings
     log: StepLog
     services: Mapping[str, Any]
-    _emit: Callable[[str, dict[str, Any]], None] = field(repr=False)
+    _emit: Callable[[CoreEvent], None] = field(repr=False)
     _thread_pool: Executor | None = field(default=None, repr=False)
     _process_pool: Callable[[], Executor] | None = field(default=None, repr=False)
     progress_done: int = 0
@@ -199,9 +200,8 @@ class StepContext:
     def progress(self, done: int, total: int) -> None:
         self.progress_done, self.progress_total = int(done), int(total)
 
-    def emit(self, type_: str, **data: Any) -> None:
-        data["execution_id"] = self.execution_id
-        self._emit(type_, data)
+    def emit(self, event: CoreEvent) -> None:
+        self._emit(event)
 
     async def offload(self, fn: Callable[..., T], *args: Any, process: bool = False) -> T:
         pool = self._process_pool() if (process and self._process_pool) else self._thread_pool

@@ -19,10 +19,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.core_events import (
+    CardStatusChanged,
+    CardWiped,
+    CoreEvent,
+    PipelineCancelled,
+    PipelineCompleted,
+    PipelineFailed,
+    StepStarted,
+)
 from app.db.engine import Database
 from app.db.models import CardWipe
 from app.db.types import utcnow
-from app.events import Event, EventBus
+from app.events import EventBus
 from app.pipeline.card_state import COMPLETE, IMPORTING, CardStatus, card_status, wipe_entries
 from app.pipeline.orchestrator import UnknownRequest
 
@@ -58,16 +67,13 @@ class CardEnd:
         """A Detector listed the card: it hears where the card stands, changed or not."""
         self._schedule(execution_id, listed=True)
 
-    def _on_event(self, event: Event) -> None:
-        execution_id = event.data.get("execution_id")
-        if not isinstance(execution_id, int):
-            return
-        if event.type in ("pipeline:completed", "pipeline:failed"):
-            self._schedule(execution_id)
-        elif event.type == "pipeline:step_started":
-            last = self._last.get(execution_id)
+    def _on_event(self, event: CoreEvent) -> None:
+        if isinstance(event, (PipelineCompleted, PipelineFailed, PipelineCancelled)):
+            self._schedule(event.execution_id)
+        elif isinstance(event, StepStarted):
+            last = self._last.get(event.execution_id)
             if last is not None and last.state != IMPORTING:  # a step retried after the import ended
-                self._schedule(execution_id)
+                self._schedule(event.execution_id)
 
     def _schedule(self, execution_id: int, *, listed: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(self.refresh(execution_id, listed=listed))
@@ -94,7 +100,7 @@ class CardEnd:
                 log.info("card %s (execution %d): %s, %d of %d files verified%s", status.card_id, execution_id,
                          status.state, status.files_verified, status.files_total,
                          "; safe to format" if status.safe_to_format else "")
-                self.bus.emit("card:status", **status.event_data())
+                self.bus.publish(CardStatusChanged(**status.event_data()))
             if (changed or listed) and status.detector_id:
                 self.link.send_addition(status.detector_id, "status",
                                         {"type": "sd:card_status", "data": status.message_data()})
@@ -156,5 +162,5 @@ class CardEnd:
                  "".join(f"; kept {k['path']}: {k['reason']}" for k in kept[:20]))
         if strays:
             log.error("detector %s reports deleting files the station did not list: %s", detector_id, strays[:20])
-        self.bus.emit("card:wiped", execution_id=execution_id, card_id=data["card_id"], detector_id=detector_id,
-                      request_id=data["request_id"], deleted=len(data["deleted"]), kept=kept)
+        self.bus.publish(CardWiped(execution_id=execution_id, card_id=data["card_id"], detector_id=detector_id,
+                                   request_id=data["request_id"], deleted=len(data["deleted"]), kept=kept))

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.core_events import CoreEvent
 from app.db.engine import Database, lost_a_conflict
 from app.db.models import ExecutionState, PipelineExecution
 from app.events import EventBus
@@ -90,11 +91,11 @@ class PipelineEngine:
         return max(self.pool.live_workers, self.pool.options.concurrency)
 
     # -- events ---------------------------------------------------------------------------------
-    def emit(self, type_: str, data: dict[str, Any]) -> None:
+    def emit(self, event: CoreEvent) -> None:
         if self.bus is not None:
-            self.bus.emit(type_, **data)
+            self.bus.publish(event)
         elif self._publisher is not None:
-            self._publisher(type_, data)
+            self._publisher(event)
 
     async def _announce(self, report: Report) -> None:
         await self.queue.announce(report, self.emit)

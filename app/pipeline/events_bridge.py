@@ -16,7 +16,8 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from app.events import Event, EventBus, utc_timestamp
+from app.core_events import CoreEvent, from_wire
+from app.events import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def channel(prefix: str) -> str:
 
 
 class EventPublisher:
-    """`publisher(type, data)`: queue an event for Redis; sent in order by one task."""
+    """`publisher(event)`: queue an event for Redis (its wire form); sent in order by one task."""
 
     def __init__(self, client: aioredis.Redis, prefix: str, origin: str) -> None:
         self.redis = client
@@ -40,9 +41,8 @@ class EventPublisher:
     def start(self) -> None:
         self._task = asyncio.create_task(self._send_loop(), name="event-publisher")
 
-    def __call__(self, type_: str, data: dict[str, Any]) -> None:
-        data.setdefault("ts", utc_timestamp())
-        message = json.dumps({"origin": self.origin, "type": type_, "data": data}, default=str)
+    def __call__(self, event: CoreEvent) -> None:
+        message = json.dumps({"origin": self.origin, **event.to_message()}, default=str)
         if self._queue.full():
             self._queue.get_nowait()  # a Redis outage must not grow memory without bound
         self._queue.put_nowait(message)
@@ -111,13 +111,13 @@ class EventBridge:
             type_, data, origin = message["type"], message["data"], message.get("origin")
             if not isinstance(type_, str) or not isinstance(data, dict):
                 raise ValueError("type must be a string and data an object")
+            if origin == self.origin:
+                return
+            event = from_wire(type_, data)  # keeps the worker's `ts`
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("event bridge: ignoring a malformed message (%s)", exc)
             return
-        if origin == self.origin:
-            return
-        data.setdefault("ts", utc_timestamp())
-        self.bus.publish(Event(type_, data))
+        self.bus.publish(event)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from app.core_events import TransferRequested
 from app.db.models import ExecutionFile, FileState, PipelineExecution
 from app.pipeline.base import StepContext
 from app.pipeline.transfers import FINAL_FILE_STATES, request_files
@@ -56,13 +57,13 @@ def fetch_files(session: Session, ctx: StepContext, files: Sequence[ExecutionFil
 def report_request(ctx: StepContext, request_id: str | None, what: str) -> None:
     """Tell the station to send a request just opened (the log says what it asks for)."""
     if request_id:
-        ctx.emit("transfer:requested", request_id=request_id)
+        ctx.emit(TransferRequested(execution_id=ctx.execution_id, request_id=request_id))
         ctx.log.info("asked the Detector for %s (request %s)", what, request_id)
 
 
 def report(ctx: StepContext, progress: FetchProgress, what: str) -> None:
     if progress.request_id:
-        ctx.emit("transfer:requested", request_id=progress.request_id)
+        ctx.emit(TransferRequested(execution_id=ctx.execution_id, request_id=progress.request_id))
         ctx.log.info("asked the Detector for %d %s (request %s)", progress.outstanding, what, progress.request_id)
     for line in progress.missing:
         ctx.log.warning("not on the card any more or unreadable, set aside: %s", line)

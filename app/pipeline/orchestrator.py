@@ -33,7 +33,17 @@ from app.db.models import (
     StepState,
     TransferRequest,
 )
-from app.events import Event, EventBus
+from app.core_events import (
+    CardRemoved,
+    ClipsAssigned,
+    CoreEvent,
+    PassengerUpdated,
+    PipelineCancelled,
+    PipelineFailed,
+    PipelineStarted,
+    TransferRequested,
+)
+from app.events import EventBus
 from app.pipeline import card_import, passenger_render, probes
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.filing import file_into_jump, write_passenger_json
@@ -46,7 +56,7 @@ from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
 from app.pipeline.passengers import camera_dir, camera_of, passenger_for
 from app.pipeline.passengers_read import passenger_by_id, passengers_of_day, unassigned_of_day
 from app.pipeline.records import forget_unfiled, mark_file_imported
-from app.refusals import RequestClosed, UnknownRequest
+from app.refusals import MoveRefused, PassengerNotFound, RequestClosed, UnknownRequest
 from app.pipeline.transfers import (
     close_finished_requests,
     copy_request_message,
@@ -64,14 +74,6 @@ __all__ = ["AssignError", "FileListAck", "Orchestrator", "UnknownRequest", "Uplo
 
 class AssignError(ValueError):
     """Clips cannot be assigned as asked; the message says why."""
-
-
-class PassengerNotFound(LookupError):
-    """No passenger or clip with that id."""
-
-
-class MoveRefused(ValueError):
-    """A clip cannot be moved as asked; the message says why."""
 
 
 class CopyRequestSender(Protocol):
@@ -101,6 +103,7 @@ class FileListAck:
 class UploadTarget:
     partial_path: Path
     final_path: Path
+    execution_id: int  # the import the file belongs to (its `transfer:progress` events say so)
 
 
 class Orchestrator:
@@ -161,8 +164,8 @@ class Orchestrator:
 
         ack, outcome = await self.db.run(open_or_create)
         if outcome == "created":
-            self.bus.emit("pipeline:started", execution_id=ack.execution_id, card_id=card_id, detector_id=detector_id,
-                          files_total=ack.files_total, files_new=ack.files_new)
+            self.bus.publish(PipelineStarted(execution_id=ack.execution_id, card_id=card_id, detector_id=detector_id,
+                                             files_total=ack.files_total, files_new=ack.files_new))
             await self.engine.enqueue_ready(ack.execution_id)
         elif outcome == "standby":
             self._standby[card_id] = detector_id
@@ -218,8 +221,9 @@ class Orchestrator:
                     raise UnknownRequest(f"{path} is {probe.size} bytes on the card's listing, not {size}")
                 if not 0 <= offset <= size:
                     raise UnknownRequest(f"offset {offset} is outside {path} ({size} bytes)")
-                final = probes.staged_path(self.library, _execution_of(session, probe), probe)
-                return UploadTarget(final.with_name(final.name + ".partial"), final)
+                execution_id = _execution_of(session, probe)
+                final = probes.staged_path(self.library, execution_id, probe)
+                return UploadTarget(final.with_name(final.name + ".partial"), final, execution_id)
             if length is not None:
                 raise UnknownRequest(f"no slice of {path!r} at {offset} was asked for in request {request_id!r}")
             card_file = _requested_file(session, detector_id, request_id, path)
@@ -229,7 +233,7 @@ class Orchestrator:
                 raise UnknownRequest(f"offset {offset} is outside {path} ({size} bytes)")
             execution_id, file_id = card_file.execution_id, card_file.id
             return UploadTarget(self.library.partial_path(execution_id, file_id, path),
-                                self.library.staged_path(execution_id, file_id, path))
+                                self.library.staged_path(execution_id, file_id, path), execution_id)
 
         return await self.db.run(check)
 
@@ -312,7 +316,7 @@ class Orchestrator:
         self._removed.add((detector_id, card_id))
         if self._standby.get(card_id) == detector_id:
             del self._standby[card_id]
-        self.bus.emit("detector:card_removed", detector_id=detector_id, card_id=card_id)
+        self.bus.publish(CardRemoved(detector_id=detector_id, card_id=card_id))
         await self._hand_over(card_id)
 
     async def detector_connected(self, detector_id: str) -> None:
@@ -394,11 +398,11 @@ class Orchestrator:
                                              TransferRequest.state == "open").order_by(TransferRequest.created_at))))
         return sum([await self.send_request(request_id) for request_id in request_ids])
 
-    def _on_event(self, event: Event) -> None:
-        if event.type == "transfer:requested":
-            self._spawn(self.send_request(event.data["request_id"]))
-        elif event.type == "pipeline:failed":  # cancelled, or failed with nothing left running
-            self._spawn(self.close_requests(event.data["execution_id"]))
+    def _on_event(self, event: CoreEvent) -> None:
+        if isinstance(event, TransferRequested):
+            self._spawn(self.send_request(event.request_id))
+        elif isinstance(event, (PipelineFailed, PipelineCancelled)):  # nothing left running that needs them
+            self._spawn(self.close_requests(event.execution_id))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -468,7 +472,7 @@ class Orchestrator:
             return jump.id
 
         assigned = await self.db.run(assign)
-        self.bus.emit("pipeline:clips_assigned", execution_id=execution_id, jump_id=assigned, file_ids=list(file_ids))
+        self.bus.publish(ClipsAssigned(execution_id=execution_id, jump_id=assigned, file_ids=list(file_ids)))
         passenger_id = await self.db.read(lambda s: s.get(Jump, assigned).passenger_id)
         if passenger_id is not None:
             await self.rerender(passenger_id)  # their video holds the clips given to them
@@ -541,8 +545,8 @@ class Orchestrator:
         if created:
             await self.engine.enqueue_ready(execution_id)
         view = await self.db.read(lambda s: passenger_by_id(s, passenger_id))
-        self.bus.emit("passenger:updated", passenger_id=passenger_id, day=view["day"] if view else None,
-                      video_state=view["video"]["state"] if view else None, reason="render queued")
+        self.bus.publish(PassengerUpdated(passenger_id=passenger_id, day=view["day"] if view else None,
+                                          video_state=view["video"]["state"] if view else None, reason="render queued"))
         return execution_id
 
     def _unassigned_jump(self, session: Session, execution: PipelineExecution, day: str | None) -> Jump:

@@ -11,6 +11,7 @@ two dependencies finishing at the same moment cannot both miss that the dependen
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,14 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from app.core_events import (
+    CoreEvent,
+    PipelineCancelled,
+    PipelineCompleted,
+    PipelineFailed,
+    StepCompleted,
+    StepStarted,
+)
 from app.db.models import (
     ExecutionState,
     PipelineExecution,
@@ -32,6 +41,7 @@ from app.db.models import (
 )
 from app.db.types import utcnow
 from app.pipeline.base import ChildrenOf, NewStep, Retry, StepStatus
+from app.refusals import NotFound, RetryRefused
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +61,13 @@ class SpawnError(ValueError):
     """A spawned child names a dependency the execution does not have."""
 
 
-Event = tuple[str, dict[str, Any]]
-
-
 @dataclass
 class Report:
     """What a transaction decided, to act on after its commit."""
 
     queued: list[tuple[int, int]] = field(default_factory=list)  # (step_id, attempt) to send now
     delayed: list[tuple[int, int, datetime]] = field(default_factory=list)  # automatic retries
-    events: list[Event] = field(default_factory=list)
+    events: list[CoreEvent] = field(default_factory=list)
     dead: list[tuple[int, int, str]] = field(default_factory=list)  # (step_id, attempt, reason)
 
     def extend(self, other: Report) -> None:
@@ -299,7 +306,7 @@ def settle_execution(session: Session, execution_id: int, report: Report) -> tup
     if not changed:
         return done, total
     if state == ExecutionState.SUCCEEDED:
-        report.events.append(("pipeline:completed", {"execution_id": execution_id, **_completed_fields(session, execution_id)}))
+        report.events.append(PipelineCompleted(execution_id=execution_id, summary=_completed_fields(session, execution_id)))
     elif state == ExecutionState.FAILED:
         first = session.execute(
             select(STEP.c.id, STEP.c.name, STEP.c.error)
@@ -308,10 +315,8 @@ def settle_execution(session: Session, execution_id: int, report: Report) -> tup
         ).first()
         error = first.error if first else "a step failed"
         session.execute(update(EXE).where(EXE.c.id == execution_id).values(error=error))
-        report.events.append(("pipeline:failed", {
-            "execution_id": execution_id, "step_id": first.id if first else None,
-            "step": first.name if first else None, "error": error,
-        }))
+        report.events.append(PipelineFailed(execution_id=execution_id, step_id=first.id if first else None,
+                                            step=first.name if first else None, error=error))
     return done, total
 
 
@@ -368,9 +373,8 @@ def claim(session: Session, wanted: Sequence[tuple[int, int]], worker_id: str, m
                                {}, row.queued_at, now))
     _load_inputs(session, claimed)
     for c in claimed:
-        report.events.append(("pipeline:step_started", {
-            "execution_id": c.execution_id, "step_id": c.step_id, "step": c.name, "key": c.key,
-        }))
+        report.events.append(StepStarted(execution_id=c.execution_id, step_id=c.step_id, step=c.name, key=c.key,
+                                         attempt=c.attempt))
     if dead:
         finish(session, dead, report)
     return claimed
@@ -473,10 +477,8 @@ def finish(session: Session, outcomes: Sequence[Outcome], report: Report) -> Non
             else:
                 failed.append(outcome.step_id)
             done_ms = int((now - row.started_at).total_seconds() * 1000) if row.started_at else 0
-            report.events.append(("pipeline:step_completed", {
-                "execution_id": row.execution_id, "step_id": outcome.step_id, "step": row.name, "key": row.key,
-                "status": state.value, "duration_ms": done_ms, "progress": None,
-            }))
+            report.events.append(StepCompleted(execution_id=row.execution_id, step_id=outcome.step_id, step=row.name,
+                                               key=row.key, status=state.value, duration_ms=done_ms))
         session.execute(_update_step(tuple(sorted(values))),
                         {"b_step_id": outcome.step_id, **{f"v_{k}": v for k, v in values.items()}})
         if logs:
@@ -492,9 +494,11 @@ def finish(session: Session, outcomes: Sequence[Outcome], report: Report) -> Non
         queue_ready(session, execution_id, sorted(set(candidates)), report)
     for execution_id in sorted(touched):
         done, total = settle_execution(session, execution_id, report)
-        for type_, data in report.events:
-            if type_ == "pipeline:step_completed" and data["execution_id"] == execution_id and data["progress"] is None:
-                data["progress"] = {"done": done, "total": total}
+        report.events = [
+            dataclasses.replace(e, progress={"done": done, "total": total})
+            if isinstance(e, StepCompleted) and e.execution_id == execution_id and e.progress is None else e
+            for e in report.events
+        ]
 
 
 # Archive state of an attempt that failed and was retried automatically.
@@ -560,14 +564,6 @@ def wake(session: Session, execution_id: int, name: str | None, key: str | None,
     if rows:
         settle_execution(session, execution_id, report)
     return len(rows) + flagged
-
-
-class RetryRefused(ValueError):
-    """A retry that cannot be done; the message says why."""
-
-
-class NotFound(LookupError):
-    """No such execution or step."""
 
 
 def downstream_of(session: Session, step_id: int) -> list[int]:
@@ -639,8 +635,7 @@ def cancel(session: Session, execution_id: int, report: Report) -> int:
         .values(state=ExecutionState.CANCELLED.value, finished_at=now, updated_at=now, error="cancelled")
     ).rowcount
     if changed:
-        report.events.append(("pipeline:failed", {"execution_id": execution_id, "step_id": None, "step": None,
-                                                  "error": "cancelled"}))
+        report.events.append(PipelineCancelled(execution_id=execution_id, cancelled_steps=count))
     return count
 
 

@@ -28,6 +28,7 @@ import redis
 import redis.asyncio as aioredis
 
 from app.config import Settings
+from app.core_events import CoreEvent
 from app.db.engine import Database
 from app.db.types import utcnow
 from app.pipeline import scheduler
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 GROUP = "workers"
 # How long entries read ahead may wait for a slot here before going back to the stream.
 READ_AHEAD_HOLD_S = 0.05
-Emit = Callable[[str, dict[str, Any]], None]
+Emit = Callable[[CoreEvent], None]
 
 # Deletes a "sent, not claimed" mark only when it is for the same attempt (a newer attempt's
 # mark must survive a stale duplicate being dropped).
@@ -74,13 +75,13 @@ class StepQueue:
     def heartbeat_key(self, worker_id: str) -> str:
         return f"{self.prefix}:worker:{worker_id}"
 
-    async def announce(self, report: Report, emit: Callable[[str, dict[str, Any]], None]) -> None:
+    async def announce(self, report: Report, emit: Emit) -> None:
         """After a commit: send what became ready, schedule retries, dead letters, events."""
         await self.send(report.queued)
         await self.send_later(report.delayed)
         await self.dead_letter(report.dead)
-        for type_, data in report.events:
-            emit(type_, data)
+        for event in report.events:
+            emit(event)
 
     async def ensure_group(self) -> None:
         try:
@@ -460,8 +461,8 @@ class WorkerPool:
         return Outcome(c.step_id, c.attempt, self.worker_id, "retry", error=error, logs=ctx.log.take(),
                        progress=(ctx.progress_done, ctx.progress_total), retry_policy=step_class.retry)
 
-    def _emit_from_step(self, type_: str, data: dict[str, Any]) -> None:
-        self.emit(type_, data)
+    def _emit_from_step(self, event: CoreEvent) -> None:
+        self.emit(event)
 
     def _process_pool(self) -> Executor:
         if self._processes is None:

@@ -7,6 +7,7 @@ import pytest
 from app.events import Event
 from app.gui.detectors_state import DetectorsState
 from app.gui.views.detectors_panel import DetectorsPanel
+from app.core_events import DetectorConnected, PipelineStarted
 from tests.gui.helpers import add_card_import, open_window, wait_until
 
 pytestmark = pytest.mark.gui
@@ -83,9 +84,9 @@ def test_window_shows_detectors_from_the_station_bus(run_async, station_settings
             station = window.station
             ids = await station.db.run(add_card_import)
             assert window.detectors_panel.empty.isVisible()
-            station.bus.emit("detector:connected", detector_id="desk-left", name="Desk left reader")
-            station.bus.emit("pipeline:started", execution_id=ids["execution"], card_id="3A1F-77C2",
-                             detector_id="desk-left", files_total=10, files_new=6)
+            station.bus.publish(DetectorConnected(detector_id="desk-left", name="Desk left reader"))
+            station.bus.publish(PipelineStarted(execution_id=ids["execution"], card_id="3A1F-77C2",
+                                                detector_id="desk-left", files_total=10, files_new=6))
             card = window.detectors_panel.cards["desk-left"]
             # The card's label is not in the event: it comes from the database a moment later.
             await wait_until(lambda: "GOPRO-ANA" in card.card.text(), what="card label")

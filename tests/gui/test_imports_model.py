@@ -77,7 +77,7 @@ def test_events_move_states_at_once_and_the_next_snapshot_has_the_last_word(qapp
     model.merge_snapshot(snapshot(step("list_files", "succeeded", attempt=1),
                                   step("decode_qr", "succeeded", jump_id=ANA, attempt=1),
                                   step("render_final", "queued", jump_id=ANA)))
-    assert model.apply_event(event("pipeline:step_started", step_id=STEPS["render_final"], step="render_final")) \
+    assert model.apply_event(event("pipeline:step_started", step_id=STEPS["render_final"], step="render_final", attempt=1)) \
         == EXECUTION  # the controller reads this execution again
     assert state(model, Kind.STEP, STEPS["render_final"]) == "running"
     assert text(model, Kind.STEP, STEPS["render_final"], Column.INFO) == "attempt 1"
@@ -113,7 +113,7 @@ def test_a_passenger_is_ranked_as_the_core_ranks_an_execution(qapp):
 def test_a_cancelled_import_stays_cancelled_when_a_late_step_starts(qapp):
     model = ImportsModel()
     model.merge_snapshot(snapshot(step("render_final", "queued", jump_id=ANA)))
-    model.apply_event(event("pipeline:failed", step_id=None, step=None, error="cancelled"))
+    model.apply_event(event("pipeline:cancelled", cancelled_steps=1))
     assert state(model, Kind.EXECUTION, EXECUTION) == "cancelled"
-    model.apply_event(event("pipeline:step_started", step_id=STEPS["render_final"], step="render_final"))
+    model.apply_event(event("pipeline:step_started", step_id=STEPS["render_final"], step="render_final", attempt=1))
     assert state(model, Kind.EXECUTION, EXECUTION) == "cancelled"

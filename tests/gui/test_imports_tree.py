@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from app.gui.imports_model import Column, Kind
+from app.core_events import PipelineFailed, PipelineStarted, StepCompleted, StepStarted
 from tests.gui.helpers import add_card_import, add_log, open_window, set_step, wait_until
 
 pytestmark = pytest.mark.gui
@@ -30,8 +31,8 @@ def test_card_passengers_and_step_states_follow_events(run_async, station_settin
             ids = await station.db.run(lambda s: add_card_import(s, passengers=(("Ana Silva", "BK-1042"),
                                                                                  ("Bruno Keller", "BK-1043"))))
             execution_id = ids["execution"]
-            station.bus.emit("pipeline:started", execution_id=execution_id, card_id="3A1F-77C2",
-                             detector_id="desk-left", files_total=10, files_new=6)
+            station.bus.publish(PipelineStarted(execution_id=execution_id, card_id="3A1F-77C2",
+                                                detector_id="desk-left", files_total=10, files_new=6))
             # The card appears at once from the event; its label arrives from the database.
             assert window.model.node(Kind.EXECUTION, execution_id) is not None
             await wait_until(lambda: _text(window, Kind.EXECUTION, execution_id, Column.NAME) == "GOPRO-ANA",
@@ -48,14 +49,14 @@ def test_card_passengers_and_step_states_follow_events(run_async, station_settin
             assert "Find new files" in _names_under(window, Kind.EXECUTION, execution_id)
 
             render = ids["steps"][("render_final", "Ana Silva")]
-            station.bus.emit("pipeline:step_started", execution_id=execution_id, step_id=render,
-                             step="render_final", key=str(ana))
+            station.bus.publish(StepStarted(execution_id=execution_id, step_id=render,
+                                            step="render_final", key=str(ana), attempt=1))
             assert _text(window, Kind.STEP, render, Column.STATE) == "running"
             assert _text(window, Kind.STEP, render, Column.INFO) == "attempt 1"
 
-            station.bus.emit("pipeline:step_completed", execution_id=execution_id, step_id=render,
-                             step="render_final", key=str(ana), status="succeeded", duration_ms=4200,
-                             progress={"done": 3, "total": 3})
+            station.bus.publish(StepCompleted(execution_id=execution_id, step_id=render,
+                                              step="render_final", key=str(ana), status="succeeded", duration_ms=4200,
+                                              progress={"done": 3, "total": 3}))
             assert _text(window, Kind.STEP, render, Column.STATE) == "done"
             assert _text(window, Kind.STEP, render, Column.PROGRESS) == "3/3"
             assert _text(window, Kind.STEP, render, Column.DURATION) == "4.2 s"
@@ -69,8 +70,8 @@ def test_failed_step_turns_red_and_shows_its_error_and_log(run_async, station_se
             ids = await station.db.run(add_card_import)
             execution_id = ids["execution"]
             decode = ids["steps"][("decode_qr", "Ana Silva")]
-            station.bus.emit("pipeline:started", execution_id=execution_id, card_id="3A1F-77C2",
-                             detector_id="desk-left", files_total=10, files_new=6)
+            station.bus.publish(PipelineStarted(execution_id=execution_id, card_id="3A1F-77C2",
+                                                detector_id="desk-left", files_total=10, files_new=6))
             await wait_until(lambda: window.model.node(Kind.STEP, decode), what="decode step row")
 
             def fail(session) -> None:
@@ -79,8 +80,8 @@ def test_failed_step_turns_red_and_shows_its_error_and_log(run_async, station_se
                 add_log(session, decode, "opening GX010000.MP4")
                 add_log(session, decode, "moov atom not found", level="ERROR")
             await station.db.run(fail)
-            station.bus.emit("pipeline:failed", execution_id=execution_id, step_id=decode, step="decode_qr",
-                             error="cannot read GX010000.MP4: moov atom not found")
+            station.bus.publish(PipelineFailed(execution_id=execution_id, step_id=decode, step="decode_qr",
+                                               error="cannot read GX010000.MP4: moov atom not found"))
 
             state = window.model.index_of(Kind.STEP, decode, Column.STATE)
             assert state.data() == "failed"
@@ -104,8 +105,8 @@ def test_rows_change_in_place_instead_of_a_rebuild(run_async, station_settings):
             station = window.station
             ids = await station.db.run(add_card_import)
             execution_id = ids["execution"]
-            station.bus.emit("pipeline:started", execution_id=execution_id, card_id="3A1F-77C2",
-                             detector_id="desk-left", files_total=10, files_new=6)
+            station.bus.publish(PipelineStarted(execution_id=execution_id, card_id="3A1F-77C2",
+                                                detector_id="desk-left", files_total=10, files_new=6))
             await wait_until(lambda: window.model.node(Kind.STEP, ids["steps"][("decode_qr", "Ana Silva")]),
                              what="rows")
             await window.controller.idle()
@@ -116,8 +117,8 @@ def test_rows_change_in_place_instead_of_a_rebuild(run_async, station_settings):
             selected = window.model.index_of(Kind.JUMP, ids["jumps"]["Ana Silva"])
             window.imports.setCurrentIndex(selected)
             for name in ("receive_file_list", "filter_new_files", "request_qr_videos"):
-                station.bus.emit("pipeline:step_completed", execution_id=execution_id, step_id=ids["steps"][name],
-                                 step=name, key="", status="succeeded", duration_ms=10, progress={})
+                station.bus.publish(StepCompleted(execution_id=execution_id, step_id=ids["steps"][name],
+                                                  step=name, key="", status="succeeded", duration_ms=10, progress={}))
             await window.controller.idle()
             assert resets == [] and inserts == []
             assert changes, "the finished steps' rows were repainted"
@@ -132,8 +133,8 @@ def test_rows_change_in_place_instead_of_a_rebuild(run_async, station_settings):
                 session.flush()
                 return step.id
             new_step = await station.db.run(spawn)
-            station.bus.emit("pipeline:step_started", execution_id=execution_id, step_id=new_step,
-                             step="extract_metadata", key="DCIM/100GOPRO/GX010000.MP4")
+            station.bus.publish(StepStarted(execution_id=execution_id, step_id=new_step,
+                                            step="extract_metadata", key="DCIM/100GOPRO/GX010000.MP4", attempt=1))
             await wait_until(lambda: window.model.node(Kind.STEP, new_step), what="spawned step")
             assert len(inserts) == 1 and resets == []
             assert window.model.node(Kind.STEP, new_step).parent.id == ids["jumps"]["Ana Silva"]

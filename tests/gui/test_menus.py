@@ -9,6 +9,7 @@ from PySide6.QtCore import QUrl
 
 from app.db.models import Jump, PipelineExecution
 from app.gui.imports_model import Column, Kind
+from app.core_events import DetectorConnected, PipelineStarted
 from tests.gui.helpers import add_card_import, open_window, set_step, wait_until
 
 pytestmark = pytest.mark.gui
@@ -29,9 +30,9 @@ def test_cancel_an_import_from_its_menu(run_async, station_settings):
             actions = _actions(window, Kind.EXECUTION, execution_id)
             assert list(actions) == ["Retry failed steps", "Cancel", "Open folder", "Open report"]
             assert not actions["Retry failed steps"].isEnabled()  # nothing failed
-            station.bus.emit("detector:connected", detector_id="desk-left", name="Desk left reader")
-            station.bus.emit("pipeline:started", execution_id=execution_id, card_id="3A1F-77C2",
-                             detector_id="desk-left", files_total=10, files_new=6)
+            station.bus.publish(DetectorConnected(detector_id="desk-left", name="Desk left reader"))
+            station.bus.publish(PipelineStarted(execution_id=execution_id, card_id="3A1F-77C2",
+                                                detector_id="desk-left", files_total=10, files_new=6))
             actions["Cancel"].trigger()
             await wait_until(lambda: window.model.index_of(Kind.EXECUTION, execution_id, Column.STATE).data()
                              == "cancelled", what="the import cancelled in the tree")

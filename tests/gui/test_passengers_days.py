@@ -11,6 +11,7 @@ import pytest
 from app.db.models import Passenger
 from app.gui.passengers_controller import PassengersController
 from app.gui.passengers_model import PassengersModel
+from app.core_events import PassengerUpdated, PipelineCompleted
 from tests.gui.helpers import open_window, wait_until
 
 pytestmark = pytest.mark.gui
@@ -42,8 +43,8 @@ def test_the_day_shown(run_async, station_settings):
                 # The first passengers: an older day, then a newer one; the view follows the newest.
                 await station.db.run(lambda s: _add(s, "Ana Silva", "BK-1", "2026-11-22"))
                 ben = await station.db.run(lambda s: _add(s, "Ben Keller", "BK-2", "2026-11-23"))
-                controller.handle_event(station.bus.emit("passenger:updated", passenger_id=ben,
-                                                         video_state="waiting", reason="new footage"))
+                controller.handle_event(station.bus.publish(PassengerUpdated(passenger_id=ben,
+                                                                             video_state="waiting", reason="new footage")))
                 await wait_until(lambda: model.day == "2026-11-23", what="the newest day")
                 await controller.idle()
                 assert _names(model) == ["Ben Keller"] and controller.days == ["2026-11-23", "2026-11-22"]
@@ -53,9 +54,9 @@ def test_the_day_shown(run_async, station_settings):
                 assert _names(model) == ["Ana Silva"]
                 before = len(shown)
                 cleo = await station.db.run(lambda s: _add(s, "Cléo Roy", "BK-3", "2026-11-23"))
-                controller.handle_event(station.bus.emit("passenger:updated", passenger_id=cleo,
-                                                         video_state="waiting", reason="new footage"))
-                controller.handle_event(station.bus.emit("pipeline:completed", execution_id=1, jumps=[]))
+                controller.handle_event(station.bus.publish(PassengerUpdated(passenger_id=cleo,
+                                                                             video_state="waiting", reason="new footage")))
+                controller.handle_event(station.bus.publish(PipelineCompleted(execution_id=1, summary={"jumps": []})))
                 await wait_until(lambda: len(shown) > before, what="the day read again")
                 await controller.idle()
                 assert shown[-1] == model.day == "2026-11-22" and _names(model) == ["Ana Silva"]

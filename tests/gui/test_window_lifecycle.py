@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
 from app.gui.main import run_gui, serve_window
 from app.instance_lock import InstanceLock
+from app.core_events import PipelineCompleted, PipelineStarted
 from tests.gui.helpers import open_window, wait_until
 
 pytestmark = pytest.mark.gui
@@ -119,15 +120,15 @@ def test_ready_video_notifies_and_title_shows_activity_when_minimised(run_async,
     async def scenario() -> None:
         async with open_window(station_settings) as window:
             station = window.station
-            station.bus.emit("pipeline:started", execution_id=41, card_id="C1", detector_id="desk-left",
-                             files_total=3, files_new=3)
+            station.bus.publish(PipelineStarted(execution_id=41, card_id="C1", detector_id="desk-left",
+                                                files_total=3, files_new=3))
             window.showMinimized()
             await wait_until(window.isMinimized, what="minimised")
             await asyncio.sleep(0)
             assert window.windowTitle().startswith("(▶ 1 importing)")
-            station.bus.emit("pipeline:completed", execution_id=41, files_imported=3, jumps=[
+            station.bus.publish(PipelineCompleted(execution_id=41, summary={"files_imported": 3, "jumps": [
                 {"jump_id": 1, "passenger": {"passenger_name": "Ana Silva", "booking_id": "BK-1"}, "clips": 2,
-                 "output_dir": "/x"}])
+                 "output_dir": "/x"}]}))
             assert window.activity.sent == ["Ana Silva's video is ready"]
             assert window.windowTitle().startswith("(✓ 1 ready)")
             window.showNormal()

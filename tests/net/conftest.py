@@ -27,8 +27,8 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
     station = Station(settings)
     await station.start()
     real = station.orchestrator, station.engine
-    station.orchestrator = RecordingOrchestrator(settings.library)
-    station.engine = RecordingEngine()
+    station.orchestrator = station.net.orchestrator = RecordingOrchestrator(settings.library)
+    station.engine = station.net.engine = RecordingEngine()  # the sessions' ports
     try:
         yield station
     finally:

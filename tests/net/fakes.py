@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.refusals import UnknownRequest
+from app.refusals import NotFound, UnknownRequest
 
 
 @dataclass
@@ -31,6 +31,7 @@ class RecordingOrchestrator:
     issued: dict[str, set[str]] = field(default_factory=dict)
     link: Any = None
     resend_on_list: list[dict[str, Any]] = field(default_factory=list)
+    refuse: Exception | None = None  # what `move_clip` raises, when set
 
     def issue(self, request_id: str, *paths: str) -> None:
         self.issued[request_id] = set(paths)
@@ -51,17 +52,17 @@ class RecordingOrchestrator:
                 self.link.send_copy_request(detector_id, request)
         return Ack(7, len(files), len(files))
 
-    async def begin_upload(self, detector_id, request_id, path, size, offset):
+    async def begin_upload(self, detector_id, request_id, path, size, offset, length=None):
         self.calls.append(("begin_upload", (request_id, path, size, offset)))
         if path not in self.issued.get(request_id, ()):
             raise UnknownRequest(f"no open request {request_id} for {path}")
         final = self.staged(path)
         return Target(final.with_name(final.name + ".partial"), final)
 
-    async def file_stored(self, detector_id, request_id, path, final_path, sha256, size):
+    async def file_stored(self, detector_id, request_id, path, final_path, sha256, size, offset=0, length=None):
         self.calls.append(("file_stored", (request_id, path, final_path, sha256, size)))
 
-    async def file_rejected(self, detector_id, request_id, path, reason):
+    async def file_rejected(self, detector_id, request_id, path, reason, offset=0, length=None):
         self.calls.append(("file_rejected", (request_id, path, reason)))
 
     async def storage_failed(self, detector_id, request_id, path, reason):
@@ -81,11 +82,18 @@ class RecordingOrchestrator:
     async def detector_disconnected(self, detector_id):
         self.calls.append(("detector_disconnected", (detector_id,)))
 
+    async def move_clip(self, file_id, passenger_id):
+        self.calls.append(("move_clip", (file_id, passenger_id)))
+        if self.refuse is not None:
+            raise self.refuse
+        return {"file_id": file_id, "passenger_id": passenger_id, "jump_id": 1, "stored_path": "/library/x.MP4"}
+
 
 @dataclass
 class RecordingEngine:
     executions: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    refuse: Exception | None = None  # what `retry` raises, when set
 
     async def list_executions(self, limit: int) -> list[dict[str, Any]]:
         self.calls.append(("list_executions", (limit,)))
@@ -93,8 +101,10 @@ class RecordingEngine:
 
     async def retry(self, execution_id: int, step_id: int) -> list[int]:
         self.calls.append(("retry", (execution_id, step_id)))
+        if self.refuse is not None:
+            raise self.refuse
         if not any(e["id"] == execution_id for e in self.executions):
-            raise LookupError(f"no execution {execution_id}")
+            raise NotFound(f"no execution {execution_id}")
         return [step_id, step_id + 1]
 
     async def retry_failed(self, execution_id: int) -> list[int]:
@@ -106,5 +116,5 @@ class RecordingEngine:
     async def cancel(self, execution_id: int) -> int:
         self.calls.append(("cancel", (execution_id,)))
         if not any(e["id"] == execution_id for e in self.executions):
-            raise LookupError(f"no execution {execution_id}")
+            raise NotFound(f"no execution {execution_id}")
         return 2

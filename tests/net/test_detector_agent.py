@@ -124,6 +124,7 @@ async def test_the_detector_reconnects_and_lists_again_after_a_station_restart(t
         await station.start()
         port = station.port  # the second station comes back on the same port
         real, station.orchestrator = station.orchestrator, RecordingOrchestrator(settings.library)
+        station.net.orchestrator = station.orchestrator
         stations.append(station)
         try:
             if round_ == 0:

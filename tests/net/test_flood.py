@@ -46,8 +46,8 @@ async def limited_station(tmp_path: Path, *, max_connections: int = 6) -> AsyncI
     station = await start(tmp_path, max_connections=max_connections, max_connections_per_address=4,
                           max_connections_before_hello=3)
     real = station.orchestrator, station.engine
-    station.orchestrator = RecordingOrchestrator(station.settings.library)
-    station.engine = RecordingEngine()
+    station.orchestrator = station.net.orchestrator = RecordingOrchestrator(station.settings.library)
+    station.engine = station.net.engine = RecordingEngine()
     try:
         yield station
     finally:

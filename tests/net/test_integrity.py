@@ -157,9 +157,18 @@ async def test_after_a_cancel_no_upload_of_the_import_is_stored_and_the_card_is_
         await ui.send(json.dumps({"type": "hello", "data": {"role": "ui", "token": TOKEN}}))
         assert json.loads(await ui.recv())["type"] == "welcome"
         await ui.send(json.dumps({"type": "pipeline:cancel", "id": "c1", "data": {"execution_id": execution_id}}))
+        heard = []  # every message, the events that come before the answer too
         while (reply := json.loads(await asyncio.wait_for(ui.recv(), 10)))["data"].get("ref") != "c1":
-            pass
+            heard.append(reply)
         assert reply["type"] == "pipeline:cancel_result"
+        # The UI hears the cancel as its own event, and in PROTOCOL.md's words (an execution ends
+        # `completed` or `failed`) for clients built to it.
+        while not any(m["type"] == "pipeline:failed" for m in heard):
+            heard.append(json.loads(await asyncio.wait_for(ui.recv(), 10)))
+        ends = [m for m in heard if m["type"] in ("pipeline:cancelled", "pipeline:failed")]
+        assert [m["type"] for m in ends] == ["pipeline:cancelled", "pipeline:failed"]
+        assert ends[1]["data"]["error"] == "cancelled" and ends[1]["data"]["cancelled"] is True
+        assert ends[1]["data"]["execution_id"] == execution_id
         await ui.close()
 
         if "cancel" in capabilities:  # told to stop; a Detector without it learns from the refusals below

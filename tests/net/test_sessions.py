@@ -13,6 +13,9 @@ import urllib.request
 import pytest
 from websockets.asyncio.client import connect
 
+from app.net.errors import refusal_error
+from app.net.protocol import ERROR_CODES, INTERNAL
+from app.refusals import MoveRefused, NotFound, PassengerNotFound, Refused, RetryRefused
 from tests.net.conftest import TOKEN, connected_detector, files_outside, recv_json, url
 
 CARD_FILE = "DCIM/100GOPRO/GX010231.MP4"
@@ -212,6 +215,42 @@ async def test_ui_requests_are_served_through_the_engine(station):
     assert station.engine.calls == [("list_executions", (1,)), ("retry", (3, 11)), ("retry_failed", (3,)),
                                     ("cancel", (99,))]
     await ui.close()
+
+
+RETRY = {"type": "pipeline:retry", "id": "r", "data": {"execution_id": 3, "step_id": 11}}
+MOVE = {"type": "passenger:move_clip", "id": "m", "data": {"file_id": 5, "passenger_id": 2}}
+
+
+@pytest.mark.parametrize(("request_", "refusal", "code"), [
+    (RETRY, NotFound("execution 3 has no step 11"), "bad_message"),
+    (RETRY, RetryRefused("step 11 (decode_qr) is succeeded, not failed"), "conflict"),
+    (MOVE, PassengerNotFound("no passenger 2"), "bad_message"),
+    (MOVE, MoveRefused("DCIM/GX010231.MP4 is already Ana Silva's"), "conflict"),
+    # Not a refusal: the station's own failure, never blamed on the client (`conflict`, `bad_message`).
+    (RETRY, ValueError("invalid literal for int()"), "internal"),
+    (MOVE, KeyError("passenger"), "internal"),
+], ids=["not-found", "retry-refused", "passenger-not-found", "move-refused", "value-error", "key-error"])
+async def test_each_refusal_reaches_the_ui_client_as_its_protocol_code(station, request_, refusal, code):
+    station.engine.refuse = station.orchestrator.refuse = refusal
+    ui = await ui_client(station)
+    await ui.send(json.dumps(request_))
+    error = await recv_json(ui)
+    assert error["type"] == "error" and error["data"]["code"] == code and error["data"]["ref"] == request_["id"]
+    if code == "internal":
+        assert str(refusal) not in error["data"]["message"]  # the station's insides stay in its log
+    else:
+        assert error["data"]["message"] == str(refusal)  # the reason, as the core gave it
+    await ui.send(json.dumps({"type": "pipeline:list", "id": "l", "data": {"limit": 1}}))
+    assert (await recv_json(ui))["type"] == "pipeline:list_result"  # answered; the session goes on
+    await ui.close()
+
+
+def test_every_refusal_of_the_core_has_a_protocol_code():
+    def leaves(cls: type[Refused]) -> list[type[Refused]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in leaves(sub))]
+
+    for cls in leaves(Refused)[1:]:
+        assert refusal_error(cls("why")).code in set(ERROR_CODES) - {INTERNAL}, cls
 
 
 def _get(station, path: str, token: str | None):

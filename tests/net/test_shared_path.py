@@ -78,7 +78,7 @@ async def test_a_folder_swapped_for_a_link_after_the_check_moves_nothing_from_ou
         os.rename(dest_dir / "DCIM", dest_dir / "DCIM.old")
         os.symlink(tmp_path / "data" / "elsewhere" / "DCIM", dest_dir / "DCIM")
 
-    station.orchestrator = SwappingOrchestrator(station.settings.library, swap=swap)
+    station.orchestrator = station.net.orchestrator = SwappingOrchestrator(station.settings.library, swap=swap)
     ws = await shared_request(station, dest_dir, len(payload))
     reply = await report_copied(ws, dest_dir / CARD_FILE, payload)
     assert reply["type"] == "error" and reply["data"]["code"] == "bad_message", reply
@@ -100,7 +100,7 @@ async def test_a_file_swapped_for_a_link_after_the_check_is_not_stored(station, 
         copied.unlink()
         copied.symlink_to(secret)
 
-    station.orchestrator = SwappingOrchestrator(station.settings.library, swap=swap)
+    station.orchestrator = station.net.orchestrator = SwappingOrchestrator(station.settings.library, swap=swap)
     ws = await shared_request(station, dest_dir, len(payload))
     reply = await report_copied(ws, copied, payload)
     assert reply["type"] == "error" and reply["data"]["code"] == "bad_message", reply

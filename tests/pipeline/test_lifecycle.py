@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from app.core_events import PipelineCancelled, PipelineCompleted, PipelineFailed, StepStarted
 from app.db.models import PipelineStepAttempt
 from app.pipeline.base import NewStep
 from app.pipeline.registry import PipelineDefinition
@@ -97,6 +98,8 @@ async def test_retry_from_a_failed_step_reruns_exactly_it_and_its_dependents(har
     # first and side ran once; the failed step twice (attempt 1, then 2); its dependents once.
     assert sorted(journal) == sorted(["t_record:first:1", "t_record:side:1", "t_fail_unless::1",
                                       "t_fail_unless::2", "t_record:then:1", "t_record:last:1"])
+    # The window shows the attempt the core sends: 1 on the first run, 2 on the retry.
+    assert [e.attempt for e in harness.events if isinstance(e, StepStarted) and e.step_id == failed.id] == [1, 2]
     steps = await harness.steps(execution_id)
     assert steps["t_fail_unless"].attempt == 2
     archived = await harness.db.run(lambda s: s.execute(
@@ -164,5 +167,9 @@ async def test_cancel_stops_the_running_step_and_the_rest_never_runs(harness: Ha
     await harness.wait_for(idle, timeout=5, what="the worker to let go of the cancelled step")
     steps = await harness.steps(execution_id)
     assert {s.state for s in steps.values()} == {"cancelled"}
+    # A cancel is its own event (views need not read it out of an error text), sent once.
+    ends = [e for e in harness.events if isinstance(e, (PipelineCancelled, PipelineFailed, PipelineCompleted))]
+    assert ends == [PipelineCancelled(execution_id=execution_id, cancelled_steps=2, ts=ends[0].ts)]
+    assert ends[0].to_message()["data"] == {"execution_id": execution_id, "cancelled_steps": 2, "ts": ends[0].ts}
     with pytest.raises(NotFound):
         await harness.engine.cancel(424242)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.core_events import PassengerUpdated, QrDecoded
 from app.db.models import ExecutionFile, FileState, Jump, PipelineExecution
 from app.pipeline.base import BaseStep, ChildrenOf, NewStep, StepContext, StepResult
 from app.pipeline.filing import file_into_jump, write_passenger_json
@@ -73,14 +74,15 @@ class AssignJumps(BaseStep):
             passenger = jump["passenger"]
             ctx.log.info("jump of %s (%s), camera %s: %d files, in %s", passenger["passenger_name"],
                          passenger["booking_id"], jump["camera"], jump["files"], jump["output_dir"])
-            ctx.emit("pipeline:qr_decoded", jump_id=jump["jump_id"], clip=jump["clip"], passenger=passenger,
-                     passenger_id=jump["passenger_id"], camera=jump["camera"])
+            ctx.emit(QrDecoded(execution_id=ctx.execution_id, jump_id=jump["jump_id"], clip=jump["clip"],
+                               passenger=passenger, passenger_id=jump["passenger_id"], camera=jump["camera"]))
             fetches_of.setdefault(jump["passenger_id"], []).append(ChildrenOf("request_session_videos", key))
             first_jump.setdefault(jump["passenger_id"], jump["jump_id"])
         # One render per passenger, of all their footage (every camera, every card), once this
         # card's part is in: new footage renders the video again, once.
         for passenger_id, fetches in fetches_of.items():
-            ctx.emit("passenger:updated", passenger_id=passenger_id, video_state="waiting", reason="new footage")
+            ctx.emit(PassengerUpdated(passenger_id=passenger_id, video_state="waiting", reason="new footage",
+                                      execution_id=ctx.execution_id))
             params = {"passenger_id": passenger_id, "jump_id": first_jump[passenger_id]}
             spawn.append(NewStep("render_final", key=f"passenger-{passenger_id}", params=params, depends_on=fetches))
         if not any(not j["unassigned"] for j in jumps):

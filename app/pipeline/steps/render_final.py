@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core_events import PassengerUpdated
 from app.db.models import FileState, Jump, Passenger, PipelineExecution, VideoState
 from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.file_kinds import VIDEO
@@ -64,16 +65,16 @@ class RenderFinal(BaseStep):
                 ctx.log.warning("no readable video clip for this passenger: nothing to render")
                 return StepResult.skip("no readable video clip")
             ctx.log.info("rendering %d clips into %s", len(clips), output.name)
-            ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.RENDERING.value,
-                     reason="rendering")
+            ctx.emit(PassengerUpdated(passenger_id=passenger_id, video_state=VideoState.RENDERING.value,
+                                      reason="rendering", execution_id=ctx.execution_id))
             started = time.monotonic()
             try:
                 branded = await ctx.offload(_render, clips, output, branding, title)
             except Exception as exc:
                 error = str(exc)
                 await ctx.db.run(partial(_set_state, passenger_id=passenger_id, state=VideoState.FAILED, error=error))
-                ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.FAILED.value,
-                         reason="render failed")
+                ctx.emit(PassengerUpdated(passenger_id=passenger_id, video_state=VideoState.FAILED.value,
+                                          reason="render failed", execution_id=ctx.execution_id))
                 raise
             result = branded.render
             for note in branded.notes:
@@ -100,8 +101,8 @@ class RenderFinal(BaseStep):
             if await ctx.db.run(record):
                 how = "joined without re-encoding" if result.method == "remux" else f"re-encoded: {result.reason}"
                 ctx.log.info("%s: %.1f s from %d clips (%s)", result.output.name, result.duration_s, result.clips, how)
-                ctx.emit("passenger:updated", passenger_id=passenger_id, video_state=VideoState.READY.value,
-                         reason="video ready")
+                ctx.emit(PassengerUpdated(passenger_id=passenger_id, video_state=VideoState.READY.value,
+                                          reason="video ready", execution_id=ctx.execution_id))
                 return StepResult.ok({"passenger_id": passenger_id, "video": str(result.output),
                                       "duration_s": result.duration_s, "method": result.method})
             ctx.log.info("new footage arrived while rendering: rendering again")
