@@ -3,9 +3,8 @@ are all subscribers of the same stream (event names and fields: docs/protocol.md
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -50,19 +49,3 @@ class EventBus:
             except Exception:  # one broken view must not silence the others
                 log.exception("event subscriber %r failed on %s", subscriber, event.type)
         return event
-
-    async def stream(self, maxsize: int = 10_000) -> AsyncIterator[Event]:
-        """Iterate events from now on (for async consumers such as a UI socket)."""
-        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
-
-        def put(event: Event) -> None:
-            if queue.full():
-                queue.get_nowait()  # a stalled consumer loses the oldest, never blocks the bus
-            queue.put_nowait(event)
-
-        unsubscribe = self.subscribe(put)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            unsubscribe()

@@ -115,10 +115,11 @@ class Station:
         self.engine = PipelineEngine(db=self.db, redis=self.redis, settings=self.settings, bus=self.bus)
         self.orchestrator = Orchestrator(settings=self.settings, db=self.db, engine=self.engine, bus=self.bus,
                                          link=self.link)
-        self.engine.services["orchestrator"] = self.orchestrator
         self.card_end = CardEnd(settings=self.settings, db=self.db, bus=self.bus, link=self.link)
         self.orchestrator.card_end = self.card_end
         self.on_stop(self._stop_engine)
+        self.orchestrator.start()  # its copy-request reconciler
+        self.on_stop(self.orchestrator.stop)
         await self.engine.start(workers=self.settings.workers)
         self.count_workers = self.engine.count_workers
         self.net = NetService(self)

@@ -176,7 +176,6 @@ class StepContext:
     - `offload(fn, *args)`: CPU work off the event loop (a thread pool; `process=True` uses a
       process pool, so `fn` and its arguments must pickle).
     - `emit(type, **data)`: an event on the station's bus (adds `execution_id`).
-    - `services`: shared objects the station provides (e.g. the orchestrator's helpers).
     """
 
     execution_id: int
@@ -189,7 +188,6 @@ class StepContext:
     db: Database
     settings: Settings
     log: StepLog
-    services: Mapping[str, Any]
     _emit: Callable[[str, dict[str, Any]], None] = field(repr=False)
     _thread_pool: Executor | None = field(default=None, repr=False)
     _process_pool: Callable[[], Executor] | None = field(default=None, repr=False)

@@ -16,6 +16,7 @@ from typing import Any
 
 from app.cli_options import storage_options
 from app.config import Settings
+from app.db.models import FAILED_STEP_STATES
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -90,7 +91,7 @@ def format_status(executions: list[dict[str, Any]]) -> str:
             name = f"{s['name']}[{s['key']}]" if s["key"] else s["name"]
             duration = f"{s['duration_ms']} ms" if s["duration_ms"] is not None else ""
             line = f"  step {s['id']:>5}  {s['state']:<15} {name:<40} attempt {s['attempt']:<3} {duration}"
-            if s.get("error") and s["state"] in ("failed", "upstream_failed"):
+            if s.get("error") and s["state"] in FAILED_STEP_STATES:
                 line += f"  — {s['error']}"
             lines.append(line.rstrip())
     return "\n".join(lines)
@@ -129,7 +130,7 @@ async def _send(url: str | None, prefix: str, report) -> bool:
         return False
     from app.broker import BrokerError  # noqa: PLC0415
     from app.broker.connection import open_redis  # noqa: PLC0415
-    from app.pipeline.worker import StepQueue  # noqa: PLC0415
+    from app.pipeline.step_queue import StepQueue  # noqa: PLC0415
 
     try:
         client = await open_redis(url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from app.pipeline.events_bridge import channel
-from app.pipeline.worker import GROUP
+from app.pipeline.step_queue import GROUP
 
 from tests.pipeline.conftest import Harness
 

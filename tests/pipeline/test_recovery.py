@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from app.db.models import PipelineStep
-from app.pipeline.worker import GROUP, WorkerOptions, WorkerPool
+from app.pipeline.step_queue import GROUP
+from app.pipeline.worker import WorkerOptions, WorkerPool
 
 from tests.pipeline.conftest import FAST, close_harness, make_harness
 
