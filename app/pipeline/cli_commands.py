@@ -16,7 +16,6 @@ from typing import Any
 
 from app.cli_options import storage_options
 from app.config import Settings
-from app.db.models import FAILED_STEP_STATES
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -77,6 +76,8 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def format_status(executions: list[dict[str, Any]]) -> str:
+    from app.db.models import FAILED_STEP_STATES  # noqa: PLC0415 - the Detector's CLI loads no database code
+
     if not executions:
         return "no pipeline executions yet"
     lines: list[str] = []
