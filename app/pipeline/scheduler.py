@@ -16,9 +16,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import CursorResult, Select, Table, Update, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.db.models import (
@@ -40,11 +40,13 @@ from app.pipeline.base import ChildrenOf, NewStep, Retry, StepStatus
 
 log = logging.getLogger(__name__)
 
-STEP = PipelineStep.__table__
-EDGE = PipelineStepEdge.__table__
-EXE = PipelineExecution.__table__
-LOG = PipelineStepLog.__table__
-ATTEMPT = PipelineStepAttempt.__table__
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+STEP = cast(Table, PipelineStep.__table__)
+EDGE = cast(Table, PipelineStepEdge.__table__)
+EXE = cast(Table, PipelineExecution.__table__)
+LOG = cast(Table, PipelineStepLog.__table__)
+ATTEMPT = cast(Table, PipelineStepAttempt.__table__)
 DEP = STEP.alias("dep")  # a dependency's row (built once: an alias per call costs more than the query)
 
 DONE_FOR_DEPENDENTS = sorted(s.value for s in DONE_STEP_STATES)
@@ -161,6 +163,11 @@ def create_steps(session: Session, execution_id: int, steps: Sequence[NewStep],
     return [step_id for step_id, _ in created]
 
 
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE matched (`session.execute` is typed as returning a plain Result)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def _key_text(key: str) -> str:
     return f" (key {key!r})" if key else ""
 
@@ -274,11 +281,11 @@ def settle_execution(session: Session, execution_id: int, report: Report) -> tup
     values: dict[str, Any] = {"state": state.value, "updated_at": now}
     if state in (ExecutionState.SUCCEEDED, ExecutionState.FAILED):
         values["finished_at"] = now
-    changed = session.execute(
+    changed = _rowcount(session.execute(
         update(EXE)
         .where(EXE.c.id == execution_id, EXE.c.state != state.value, EXE.c.state != ExecutionState.CANCELLED.value)
         .values(**values)
-    ).rowcount
+    ))
     if not changed:
         return done, total
     if state == ExecutionState.SUCCEEDED:
@@ -308,7 +315,7 @@ def _completed_fields(session: Session, execution_id: int) -> dict[str, Any]:
         return {}
     if definition.on_completed is None:
         return {}
-    execution = session.get(PipelineExecution, execution_id)
+    execution = session.get_one(PipelineExecution, execution_id)
     try:
         with session.begin_nested():
             return dict(definition.on_completed(session, execution) or {})
@@ -375,12 +382,12 @@ def _load_inputs(session: Session, claimed: Sequence[Claimed]) -> None:
         if row.fan_in:
             fan_in_parents.setdefault(row.id, []).append((row.step_id, row.name))
     if fan_in_parents:
-        for row in session.execute(
+        for child in session.execute(
             select(STEP.c.spawned_by_id, STEP.c.output)
             .where(STEP.c.spawned_by_id.in_(list(fan_in_parents))).order_by(STEP.c.id)
         ):
-            for step_id, parent_name in fan_in_parents[row.spawned_by_id]:
-                by_id[step_id].inputs.setdefault(f"children:{parent_name}", []).append(row.output)
+            for step_id, parent_name in fan_in_parents[child.spawned_by_id]:
+                by_id[step_id].inputs.setdefault(f"children:{parent_name}", []).append(child.output)
 
 
 # -- finishing -----------------------------------------------------------------------------------
@@ -531,12 +538,12 @@ def _automatic_retries_used(session: Session, step_id: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _update_step(columns: tuple[str, ...]):
+def _update_step(columns: tuple[str, ...]) -> Update:
     """`UPDATE pipeline_step SET <columns> WHERE id = :step_id`, built once per set of columns."""
     return update(STEP).where(STEP.c.id == bindparam("b_step_id")).values({c: bindparam(f"v_{c}") for c in columns})
 
 
-def _for_update(session: Session, stmt):
+def _for_update(session: Session, stmt: SelectT) -> SelectT:
     # NO KEY UPDATE: state changes never touch keys, so rows that reference the step (logs,
     # edges, transfer requests) can still be inserted meanwhile; plain FOR UPDATE would make
     # those foreign-key checks wait and deadlock against the orchestrator.
@@ -572,9 +579,9 @@ def wake(session: Session, execution_id: int, name: str | None, key: str | None,
         .values(state=StepState.QUEUED.value, queued_at=now).returning(STEP.c.id, STEP.c.attempt)
     ).all()
     report.queued += [(r.id, r.attempt) for r in rows]
-    flagged = session.execute(
+    flagged = _rowcount(session.execute(
         update(STEP).where(*match, STEP.c.state == StepState.RUNNING.value).values(wake_requested=True)
-    ).rowcount
+    ))
     if rows:
         settle_execution(session, execution_id, report)
     return len(rows) + flagged
@@ -631,15 +638,15 @@ def cancel(session: Session, execution_id: int, report: Report) -> int:
     if session.execute(select(EXE.c.id).where(EXE.c.id == execution_id)).first() is None:
         raise NotFound(f"no execution {execution_id}")
     now = utcnow()
-    count = session.execute(
+    count = _rowcount(session.execute(
         update(STEP).where(STEP.c.execution_id == execution_id, STEP.c.state.not_in(FINAL))
         .values(state=StepState.CANCELLED.value, finished_at=now, error="cancelled")
-    ).rowcount
-    changed = session.execute(
+    ))
+    changed = _rowcount(session.execute(
         update(EXE).where(EXE.c.id == execution_id, EXE.c.state.not_in(
             [ExecutionState.SUCCEEDED.value, ExecutionState.FAILED.value, ExecutionState.CANCELLED.value]))
         .values(state=ExecutionState.CANCELLED.value, finished_at=now, updated_at=now, error="cancelled")
-    ).rowcount
+    ))
     if changed:
         report.events.append(("pipeline:failed", {"execution_id": execution_id, "step_id": None, "step": None,
                                                   "error": "cancelled"}))
