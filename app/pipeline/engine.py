@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +33,6 @@ from app.worker_id import new_worker_id
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[str, dict[str, Any]], None]
 CANCEL_ATTEMPTS = 5
 
 

@@ -259,10 +259,6 @@ class WorkerPool:
                 running.task.cancel()
 
     @property
-    def running_count(self) -> int:
-        return len(self._running)
-
-    @property
     def live_workers(self) -> int:
         """Steps the live workers (this one and the others) can run at once."""
         return self.janitor.live_workers
