@@ -105,6 +105,11 @@ class WorkerPool:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
+        # Runs a tick claimed while the pool was stopping: handed back below with the rest.
+        late = [r.task for r in self._running.values() if r.task is not None and not r.task.done()]
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
         await self._hand_back_mine(deadline)
         self._threads.shutdown(wait=False, cancel_futures=True)
         if self._processes is not None:
@@ -257,6 +262,10 @@ class WorkerPool:
         for running in list(self._running.values()):
             if running.claimed.execution_id == execution_id and running.task is not None:
                 running.task.cancel()
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
 
     @property
     def live_workers(self) -> int:
