@@ -3,9 +3,8 @@ are all subscribers of the same stream of typed events (app/core_events.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,19 +47,3 @@ class EventBus:
             except Exception:  # one broken view must not silence the others
                 log.exception("event subscriber %r failed on %s", subscriber, event.type)
         return event
-
-    async def stream(self, maxsize: int = 10_000) -> AsyncIterator[CoreEvent]:
-        """Iterate events from now on (for async consumers such as a UI socket)."""
-        queue: asyncio.Queue[CoreEvent] = asyncio.Queue(maxsize)
-
-        def put(event: CoreEvent) -> None:
-            if queue.full():
-                queue.get_nowait()  # a stalled consumer loses the oldest, never blocks the bus
-            queue.put_nowait(event)
-
-        unsubscribe = self.subscribe(put)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            unsubscribe()

@@ -128,10 +128,11 @@ class Station:
         self.engine = engine = PipelineEngine(db=self.db, redis=self.redis, settings=self.settings, bus=self.bus)
         self.orchestrator = orchestrator = Orchestrator(settings=self.settings, db=self.db, engine=engine,
                                                         bus=self.bus, link=self.link)
-        engine.services["orchestrator"] = orchestrator
         self.card_end = CardEnd(settings=self.settings, db=self.db, bus=self.bus, link=self.link)
         orchestrator.card_end = self.card_end
         self.on_stop(self._stop_engine)
+        orchestrator.start()  # its copy-request reconciler
+        self.on_stop(orchestrator.stop)
         await engine.start(workers=self.settings.workers)
         self.count_workers = engine.count_workers
         assert self.server is not None, "the station's server is created before its services"

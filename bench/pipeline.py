@@ -75,7 +75,7 @@ async def direct(steps: int, settings, db) -> tuple[float, list[float]]:
     start = time.perf_counter()
     for i in range(steps):
         ctx = StepContext(execution_id=0, step_id=i, name="bench_noop", key=str(i), attempt=1, params={}, inputs={},
-                          db=db, settings=settings, log=StepLog("bench_noop"), services={}, _emit=lambda *_: None)
+                          db=db, settings=settings, log=StepLog("bench_noop"), _emit=lambda *_: None)
         await step.run(ctx)
     elapsed = time.perf_counter() - start
     return steps / elapsed, chain_latencies(steps, start)

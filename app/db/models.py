@@ -58,9 +58,14 @@ class StepState(enum.StrEnum):
         return self in FINAL_STEP_STATES
 
 
+# The sets of step states, each written once (the scheduler, the read side and the CLI use these).
 FINAL_STEP_STATES = frozenset(
     {StepState.SUCCEEDED, StepState.FAILED, StepState.UPSTREAM_FAILED, StepState.CANCELLED, StepState.SKIPPED}
 )
+DONE_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.SKIPPED})  # its dependents may run
+FAILED_STEP_STATES = frozenset({StepState.FAILED, StepState.UPSTREAM_FAILED})  # the execution failed
+RAN_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED})  # archived when retried
+UNDERWAY_STEP_STATES = frozenset({StepState.QUEUED, StepState.RUNNING, StepState.WAITING})  # started, not final
 
 
 class ExecutionState(enum.StrEnum):
@@ -266,7 +271,11 @@ class TransferRequest(Base):
     dest_dir: Mapped[str | None] = mapped_column(String(1024))
     state: Mapped[str] = mapped_column(String(16), default="open")  # open, done, failed, cancelled
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The row is the command: the station's reconciler sends every open request that was not
+    # sent on the Detector's current connection (`sent_to`), once `send_after` has passed.
     sent_at: Mapped[datetime | None]
+    sent_to: Mapped[str | None] = mapped_column(String(64))  # the connection it was last sent on
+    send_after: Mapped[datetime | None]  # not sent before then (the pause after a storage fault)
 
 
 class ExecutionFile(Base):

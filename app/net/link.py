@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,12 +48,17 @@ class DetectorLink:
 
     def __init__(self) -> None:
         self._sessions: dict[str, LinkedSession] = {}
+        # A token per connection, unique across restarts: a request sent on a connection that
+        # is gone is sent again (the orchestrator's reconciler compares it with `sent_to`).
+        self._tokens: dict[str, str] = {}
         self._requests: OrderedDict[str, SentRequest] = OrderedDict()
 
     def add(self, session: LinkedSession) -> None:
         """A Detector said hello; an older connection with the same id is replaced (closed 4409)."""
         old = self._sessions.get(session.detector_id)
         self._sessions[session.detector_id] = session
+        if old is not session:
+            self._tokens[session.detector_id] = secrets.token_hex(8)
         if old is not None and old is not session:
             log.info("detector %s reconnected; closing its previous connection", session.detector_id)
             old.replace()
@@ -61,6 +67,7 @@ class DetectorLink:
         """Forget a closed connection; False when a newer one already took its place."""
         if self._sessions.get(session.detector_id) is session:
             del self._sessions[session.detector_id]
+            self._tokens.pop(session.detector_id, None)
             return True
         return False
 
@@ -70,8 +77,9 @@ class DetectorLink:
     def connected(self) -> list[str]:
         return sorted(self._sessions)
 
-    def is_connected(self, detector_id: str) -> bool:
-        return detector_id in self._sessions
+    def session_of(self, detector_id: str) -> str | None:
+        """The token of the Detector's current connection, or None when it is not connected."""
+        return self._tokens.get(detector_id)
 
     def capabilities(self, detector_id: str) -> frozenset[str]:
         """What the connected Detector announced in its hello (empty when it is not connected)."""
@@ -118,6 +126,3 @@ class DetectorLink:
 
     def sent_request(self, request_id: str) -> SentRequest | None:
         return self._requests.get(request_id)
-
-    def forget_request(self, request_id: str) -> None:
-        self._requests.pop(request_id, None)

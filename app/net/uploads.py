@@ -12,7 +12,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,10 +26,6 @@ WRITEBACK_STEP = 32 * 1024 * 1024
 
 # Hashing and writing release the GIL; a few threads serve several Detectors at once.
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload-io")
-
-
-def io_pool() -> Executor:
-    return _POOL
 
 
 async def offload(fn: Callable[..., T], *args: Any) -> T:
@@ -177,14 +173,6 @@ def _unlink(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         pass
-
-
-def held_bytes(partial: Path) -> int:
-    """How many bytes of an interrupted upload the station holds (the offset to resume from)."""
-    try:
-        return partial.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 # -- whole-file helpers (shared-path mode, final move) ---------------------------------------

@@ -177,7 +177,6 @@ class StepContext:
     - `offload(fn, *args)`: CPU work off the event loop (a thread pool; `process=True` uses a
       process pool, so `fn` and its arguments must pickle).
     - `emit(event)`: a typed event (app/core_events.py) on the station's bus.
-    - `services`: shared objects the station provides (e.g. the orchestrator's helpers).
     """
 
     execution_id: int
@@ -190,7 +189,6 @@ class StepContext:
     db: Database
     settings: Settings
     log: StepLog
-    services: Mapping[str, Any]
     _emit: Callable[[CoreEvent], None] = field(repr=False)
     _thread_pool: Executor | None = field(default=None, repr=False)
     _process_pool: Callable[[], Executor] | None = field(default=None, repr=False)

@@ -76,6 +76,8 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def format_status(executions: list[dict[str, Any]]) -> str:
+    from app.db.models import FAILED_STEP_STATES  # noqa: PLC0415 - the Detector's CLI loads no database code
+
     if not executions:
         return "no pipeline executions yet"
     lines: list[str] = []
@@ -90,7 +92,7 @@ def format_status(executions: list[dict[str, Any]]) -> str:
             name = f"{s['name']}[{s['key']}]" if s["key"] else s["name"]
             duration = f"{s['duration_ms']} ms" if s["duration_ms"] is not None else ""
             line = f"  step {s['id']:>5}  {s['state']:<15} {name:<40} attempt {s['attempt']:<3} {duration}"
-            if s.get("error") and s["state"] in ("failed", "upstream_failed"):
+            if s.get("error") and s["state"] in FAILED_STEP_STATES:
                 line += f"  — {s['error']}"
             lines.append(line.rstrip())
     return "\n".join(lines)
@@ -129,7 +131,7 @@ async def _send(url: str | None, prefix: str, report) -> bool:
         return False
     from app.broker import BrokerError  # noqa: PLC0415
     from app.broker.connection import open_redis  # noqa: PLC0415
-    from app.pipeline.worker import StepQueue  # noqa: PLC0415
+    from app.pipeline.step_queue import StepQueue  # noqa: PLC0415
 
     try:
         client = await open_redis(url)

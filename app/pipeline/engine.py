@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,27 +26,24 @@ from app.pipeline.events_bridge import EventBridge, EventPublisher
 from app.pipeline.read_model.listing import list_executions
 from app.pipeline.registry import PipelineDefinition, get_pipeline
 from app.pipeline.scheduler import NotFound, Report, RetryRefused
-from app.pipeline.worker import StepQueue, WorkerOptions, WorkerPool
+from app.pipeline.step_queue import StepQueue
+from app.pipeline.worker import WorkerOptions, WorkerPool
 from app.worker_id import new_worker_id
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[str, dict[str, Any]], None]
 CANCEL_ATTEMPTS = 5
 
 
 class PipelineEngine:
     def __init__(self, *, db: Database, redis: aioredis.Redis, settings: Settings, bus: EventBus | None = None,
-                 prefix: str | None = None, services: dict[str, Any] | None = None,
-                 origin: str | None = None) -> None:
+                 prefix: str | None = None, origin: str | None = None) -> None:
         self.db = db
         self.redis = redis
         self.settings = settings
         self.bus = bus
         self.prefix = prefix or settings.redis_prefix
         self.queue = StepQueue(redis, self.prefix)
-        # Shared objects for steps (`ctx.services`); the station fills it (e.g. the orchestrator).
-        self.services: dict[str, Any] = services if services is not None else {}
         self.origin = origin or new_worker_id("engine")
         self.pool: WorkerPool | None = None
         self._publisher: EventPublisher | None = None
@@ -70,7 +66,7 @@ class PipelineEngine:
             opts.concurrency = workers
             self.pool = WorkerPool(db=self.db, queue=self.queue, settings=self.settings,
                                    worker_id=worker_id or new_worker_id(role), emit=self.emit,
-                                   services=self.services, options=opts, role=role)
+                                   options=opts, role=role)
             await self.pool.start()
 
     async def stop(self) -> None:

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.engine import Database
+from app.db.types import utcnow
 from app.db.models import (
     ExecutionFile,
     ExecutionState,
@@ -56,11 +57,13 @@ from app.pipeline.passenger import NotPassengerCode, parse_passenger_code
 from app.pipeline.passengers import camera_dir, camera_of, passenger_for
 from app.pipeline.passengers_read import passenger_by_id, passengers_of_day, unassigned_of_day
 from app.pipeline.records import forget_unfiled, mark_file_imported
+from app.pipeline.request_reconciler import RequestReconciler
 from app.refusals import MoveRefused, PassengerNotFound, RequestClosed, UnknownRequest
 from app.pipeline.transfers import (
     close_finished_requests,
     copy_request_message,
     mark_sent,
+    open_requests_due,
     reopen_file,
 )
 
@@ -82,6 +85,8 @@ class CopyRequestSender(Protocol):
     def send_copy_cancel(self, detector_id: str, data: dict[str, Any]) -> bool: ...
 
     def capabilities(self, detector_id: str) -> frozenset[str]: ...
+
+    def session_of(self, detector_id: str) -> str | None: ...
 
 
 class CardEndPort(Protocol):
@@ -123,8 +128,21 @@ class Orchestrator:
         self._connected: set[str] = set()
         self._removed: set[tuple[str, str]] = set()  # (detector_id, card_id) the Detector said left it
         self._standby: dict[str, str] = {}  # card_id -> the reader that takes over when the holder lets go
+        # (detector_id, card_id) of the cards in their reader since their last listing: only
+        # their open requests are sent (a pulled card's requests wait for it to be listed again).
+        self._listed: set[tuple[str, str]] = set()
+        self._send_lock = asyncio.Lock()  # one request at a time: never sent twice on one connection
+        self.requests = RequestReconciler(self.send_unsent_requests)
         self._unsubscribe = bus.subscribe(self._on_event)
         self.card_end: CardEndPort | None = None  # set by the station
+
+    def start(self) -> None:
+        """Start the copy-request reconciler (the station calls it; `stop()` ends it)."""
+        self.requests.start()
+
+    async def stop(self) -> None:
+        self.close()
+        await self.requests.stop()
 
     def close(self) -> None:
         self._unsubscribe()
@@ -164,6 +182,7 @@ class Orchestrator:
 
         ack, outcome = await self.db.run(open_or_create)
         if outcome == "created":
+            self._listed.add((detector_id, card_id))
             self.bus.publish(PipelineStarted(execution_id=ack.execution_id, card_id=card_id, detector_id=detector_id,
                                              files_total=ack.files_total, files_new=ack.files_new))
             await self.engine.enqueue_ready(ack.execution_id)
@@ -176,6 +195,7 @@ class Orchestrator:
                 del self._standby[card_id]
             log.info("card %s listed again: resuming execution %d", card_id, ack.execution_id)
             await self.send_open_requests(ack.execution_id)
+            self._listed.add((detector_id, card_id))
         if self.card_end is not None:
             self.card_end.card_listed(ack.execution_id)
         return ack
@@ -208,6 +228,7 @@ class Orchestrator:
         del self._standby[card_id]
         log.info("card %s: detector %s takes over execution %d", card_id, reader, execution_id)
         await self.send_open_requests(execution_id)
+        self._listed.add((reader, card_id))
 
     # -- uploads ----------------------------------------------------------------------------
     async def begin_upload(self, detector_id: str, request_id: str, path: str, size: int, offset: int,
@@ -291,6 +312,8 @@ class Orchestrator:
             new_request = None
             if retry:
                 new_request = reopen_file(session, card_file, reason, step_id)
+                if new_request is not None and pause_s > 0:
+                    new_request.send_after = utcnow() + timedelta(seconds=pause_s * card_file.copy_attempts)
             else:
                 card_file.state, card_file.error = FileState.MISSING, reason
             close_finished_requests(session, request_id)
@@ -299,21 +322,18 @@ class Orchestrator:
         execution_id, step_id, new_request, attempts = await self.db.run(record)
         log.warning("copy of %s failed (%s)%s", path, reason, f"; asked again ({new_request})" if new_request else "")
         if new_request and pause_s > 0:
-            self._spawn(self._send_later(new_request, pause_s * attempts))
+            self.requests.wake_later(pause_s * attempts)  # its row says when: a lost wake-up costs one period
         elif new_request:
             await self.send_request(new_request)
         else:
             await self._wake_step(execution_id, step_id)
-
-    async def _send_later(self, request_id: str, delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
-        await self.send_request(request_id)
 
     async def card_removed(self, detector_id: str, card_id: str) -> None:
         # Outstanding requests wait for the card to be listed again (docs/protocol.md), in this
         # reader or, from now on, in another one.
         log.info("card %s left detector %s; its open requests wait for it", card_id, detector_id)
         self._removed.add((detector_id, card_id))
+        self._listed.discard((detector_id, card_id))
         if self._standby.get(card_id) == detector_id:
             del self._standby[card_id]
         self.bus.publish(CardRemoved(detector_id=detector_id, card_id=card_id))
@@ -322,12 +342,14 @@ class Orchestrator:
     async def detector_connected(self, detector_id: str) -> None:
         """Nothing to send yet: the Detector lists its cards, which resumes their imports."""
         self._connected.add(detector_id)
+        self._listed = {(d, c) for d, c in self._listed if d != detector_id}  # a new connection lists anew
 
     async def detector_disconnected(self, detector_id: str) -> None:
         """Requests stay open; a dropped upload resumes from the bytes held when the card is back
         (in this reader, or in one standing by for it, which takes over now)."""
         self._connected.discard(detector_id)
         self._removed = {(d, c) for d, c in self._removed if d != detector_id}
+        self._listed = {(d, c) for d, c in self._listed if d != detector_id}
         for card_id, reader in list(self._standby.items()):
             if reader == detector_id:
                 del self._standby[card_id]
@@ -375,32 +397,52 @@ class Orchestrator:
         return len(closed)
 
     # -- sending requests -------------------------------------------------------------------
-    async def send_request(self, request_id: str) -> bool:
-        def load(session: Session) -> tuple[str | None, dict[str, Any] | None]:
+    async def send_request(self, request_id: str, *, again: bool = True) -> bool:
+        """Send an open request to its Detector's current connection and record it as sent
+        there. With `again=False`, one already sent on that connection is left alone."""
+        def load(session: Session) -> tuple[str | None, str | None, dict[str, Any] | None]:
             request = session.get(TransferRequest, request_id)
             if request is None or request.state != "open":
-                return None, None
-            return request.detector_id, copy_request_message(session, request, self.library)
+                return None, None, None
+            return request.detector_id, request.sent_to, copy_request_message(session, request, self.library)
 
-        detector_id, message = await self.db.run(load)
-        if not detector_id or not message or not message["files"]:
-            return False
-        sent = self.link.send_copy_request(detector_id, message)
-        if sent:
-            await self.db.run(lambda s: mark_sent(s, request_id))
-        else:
-            log.info("detector %s is not connected: request %s waits for the card", detector_id, request_id)
-        return sent
+        async with self._send_lock:
+            detector_id, sent_to, message = await self.db.run(load)
+            if not detector_id or not message or not message["files"]:
+                return False
+            connection = self.link.session_of(detector_id)
+            if not again and connection is not None and sent_to == connection:
+                return False
+            if not self.link.send_copy_request(detector_id, message):
+                log.info("detector %s is not connected: request %s waits for the card", detector_id, request_id)
+                return False
+            await self.db.run(lambda s: mark_sent(s, request_id, connection))
+            return True
 
     async def send_open_requests(self, execution_id: int) -> int:
+        """Every open request of an import, again (its card was just listed)."""
         request_ids = await self.db.run(lambda s: list(s.scalars(
             select(TransferRequest.id).where(TransferRequest.execution_id == execution_id,
                                              TransferRequest.state == "open").order_by(TransferRequest.created_at))))
         return sum([await self.send_request(request_id) for request_id in request_ids])
 
+    async def send_unsent_requests(self) -> int:
+        """The reconciler's pass: every open request whose card is in its connected Detector and
+        that was not sent on that Detector's current connection."""
+        due = await self.db.read(lambda s: open_requests_due(s, utcnow()))
+        sent = 0
+        for request in due:
+            connection = self.link.session_of(request.detector_id)
+            if connection is None or request.sent_to == connection:
+                continue
+            if (request.detector_id, request.card_id) not in self._listed:
+                continue  # pulled, or not listed on this connection yet: its listing sends it
+            sent += await self.send_request(request.id, again=False)
+        return sent
+
     def _on_event(self, event: CoreEvent) -> None:
         if isinstance(event, TransferRequested):
-            self._spawn(self.send_request(event.request_id))
+            self.requests.wake()  # the row is the command; this only says "look now"
         elif isinstance(event, (PipelineFailed, PipelineCancelled)):  # nothing left running that needs them
             self._spawn(self.close_requests(event.execution_id))
 

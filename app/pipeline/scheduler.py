@@ -7,6 +7,9 @@ Concurrency: a step changes state only by conditional UPDATEs on (id, attempt, s
 so a duplicate message, a zombie worker or a racing retry changes nothing. On Postgres the
 dependents of a finished step are locked (in id order) before their readiness is checked, so
 two dependencies finishing at the same moment cannot both miss that the dependent is ready.
+
+Why one module of ~700 lines: every write to a step's state is here, so the conditional
+updates and the lock order they rely on can be checked against each other in one read.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import CursorResult, Select, Table, Update, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.core_events import (
@@ -31,6 +34,11 @@ from app.core_events import (
     StepStarted,
 )
 from app.db.models import (
+    DONE_STEP_STATES,
+    FAILED_STEP_STATES,
+    FINAL_STEP_STATES,
+    RAN_STEP_STATES,
+    UNDERWAY_STEP_STATES,
     ExecutionState,
     PipelineExecution,
     PipelineStep,
@@ -45,16 +53,17 @@ from app.refusals import NotFound, RetryRefused
 
 log = logging.getLogger(__name__)
 
-STEP = PipelineStep.__table__
-EDGE = PipelineStepEdge.__table__
-EXE = PipelineExecution.__table__
-LOG = PipelineStepLog.__table__
-ATTEMPT = PipelineStepAttempt.__table__
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+STEP = cast(Table, PipelineStep.__table__)
+EDGE = cast(Table, PipelineStepEdge.__table__)
+EXE = cast(Table, PipelineExecution.__table__)
+LOG = cast(Table, PipelineStepLog.__table__)
+ATTEMPT = cast(Table, PipelineStepAttempt.__table__)
 DEP = STEP.alias("dep")  # a dependency's row (built once: an alias per call costs more than the query)
 
-DONE_FOR_DEPENDENTS = (StepState.SUCCEEDED.value, StepState.SKIPPED.value)
-FAILED_FOR_DEPENDENTS = (StepState.FAILED.value, StepState.UPSTREAM_FAILED.value, StepState.CANCELLED.value)
-FINAL = tuple(s.value for s in StepState if s.is_final)
+DONE_FOR_DEPENDENTS = sorted(s.value for s in DONE_STEP_STATES)
+FINAL = sorted(s.value for s in FINAL_STEP_STATES)
 
 
 class SpawnError(ValueError):
@@ -79,19 +88,20 @@ class Report:
 
 @dataclass
 class Outcome:
-    """The result of one run, as the worker hands it to `finish`."""
+    """The result of one run, as the worker hands it to `finish`. A failure with a `retry`
+    policy is retried automatically while the policy has attempts left."""
 
     step_id: int
     attempt: int
     worker_id: str
-    status: StepStatus | str  # StepStatus, or "retry" for an automatic retry
+    status: StepStatus
     output: dict[str, Any] | None = None
     error: str | None = None
     reason: str | None = None
     spawn: Sequence[NewStep] = ()
     logs: Sequence[tuple[str, str]] = ()
     progress: tuple[int, int] = (0, 0)
-    retry_policy: Retry | None = None  # with status "retry": the step's automatic retry policy
+    retry: Retry | None = None  # with FAILED: the step's automatic retry policy covers this failure
 
 
 @dataclass
@@ -163,6 +173,11 @@ def create_steps(session: Session, execution_id: int, steps: Sequence[NewStep],
     return [step_id for step_id, _ in created]
 
 
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE matched (`session.execute` is typed as returning a plain Result)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def _key_text(key: str) -> str:
     return f" (key {key!r})" if key else ""
 
@@ -180,64 +195,42 @@ _DEPENDENTS = select(EDGE.c.step_id).where(EDGE.c.depends_on_id.in_(bindparam("i
 
 def queue_ready(session: Session, execution_id: int, candidates: Sequence[int] | None, report: Report) -> None:
     """Queue the pending steps (all of the execution's, or `candidates`) whose dependencies all
-    succeeded or were skipped."""
+    succeeded or were skipped: one conditional UPDATE on every database."""
     if candidates is not None and not candidates:
         return
-    if session.get_bind().dialect.name == "sqlite":
-        _queue_ready_sqlite(session, execution_id, candidates, report)
-        return
-    pending = select(STEP.c.id).where(STEP.c.execution_id == execution_id, STEP.c.state == StepState.PENDING.value)
+    params: dict[str, Any] = {"b_execution_id": execution_id, "b_now": utcnow()}
     if candidates is not None:
-        pending = pending.where(STEP.c.id.in_(list(candidates)))
+        params["candidates"] = list(candidates)
     if session.get_bind().dialect.name == "postgresql":
-        pending = pending.order_by(STEP.c.id).with_for_update()
-    ids = list(session.execute(pending).scalars())
-    if not ids:
-        return
-    dep = DEP
-    blocked = set(
-        session.execute(
-            select(EDGE.c.step_id)
-            .join(dep, dep.c.id == EDGE.c.depends_on_id)
-            .where(EDGE.c.step_id.in_(ids), dep.c.state.not_in(DONE_FOR_DEPENDENTS))
-        ).scalars()
-    )
-    ready = [i for i in ids if i not in blocked]
-    if not ready:
-        return
-    now = utcnow()
-    rows = session.execute(
-        update(STEP)
-        .where(STEP.c.id.in_(ready), STEP.c.state == StepState.PENDING.value)
-        .values(state=StepState.QUEUED.value, queued_at=now, not_before=None)
-        .returning(STEP.c.id, STEP.c.attempt)
-    ).all()
-    report.queued += [(row.id, row.attempt) for row in rows]
+        # Two dependencies finishing at the same moment must not both miss that their dependent
+        # is ready: the second waits here for the first to commit, and the UPDATE (a new
+        # statement, so a new snapshot) then sees both. SQLite has one writer at a time.
+        session.execute(_LOCK_PENDING[candidates is not None], params)
+    rows = session.execute(_QUEUE_READY[candidates is not None], params).all()
+    report.queued += sorted((row.id, row.attempt) for row in rows)
 
 
-def _queue_ready_statement(with_candidates: bool):
+def _pending(with_candidates: bool) -> list[Any]:
+    where = [STEP.c.execution_id == bindparam("b_execution_id"), STEP.c.state == StepState.PENDING.value]
+    if with_candidates:
+        where.append(STEP.c.id.in_(bindparam("candidates", expanding=True)))
+    return where
+
+
+def _queue_ready_statement(with_candidates: bool) -> Any:
     blocked = (
         select(EDGE.c.step_id).join(DEP, DEP.c.id == EDGE.c.depends_on_id)
         .where(EDGE.c.step_id == STEP.c.id, DEP.c.state.not_in(DONE_FOR_DEPENDENTS)).exists()
     )
-    stmt = update(STEP).where(STEP.c.execution_id == bindparam("b_execution_id"),
-                              STEP.c.state == StepState.PENDING.value, ~blocked)
-    if with_candidates:
-        stmt = stmt.where(STEP.c.id.in_(bindparam("candidates", expanding=True)))
-    return (stmt.values(state=StepState.QUEUED.value, queued_at=bindparam("b_now"), not_before=None)
+    return (update(STEP).where(*_pending(with_candidates), ~blocked)
+            .values(state=StepState.QUEUED.value, queued_at=bindparam("b_now"), not_before=None)
             .returning(STEP.c.id, STEP.c.attempt))
 
 
+# Built once (building a statement per call costs more than running it).
 _QUEUE_READY = {True: _queue_ready_statement(True), False: _queue_ready_statement(False)}
-
-
-def _queue_ready_sqlite(session: Session, execution_id: int, candidates: Sequence[int] | None, report: Report) -> None:
-    # SQLite runs one writer at a time, so one conditional UPDATE is race-free here.
-    params: dict[str, Any] = {"b_execution_id": execution_id, "b_now": utcnow()}
-    if candidates is not None:
-        params["candidates"] = list(candidates)
-    rows = session.execute(_QUEUE_READY[candidates is not None], params).all()
-    report.queued += sorted((row.id, row.attempt) for row in rows)
+_LOCK_PENDING = {flag: select(STEP.c.id).where(*_pending(flag)).order_by(STEP.c.id).with_for_update()
+                 for flag in (True, False)}
 
 
 def propagate_failure(session: Session, step_ids: Sequence[int]) -> None:
@@ -279,7 +272,7 @@ def derive_state(counts: dict[str, int]) -> ExecutionState:
         return ExecutionState.WAITING
     if n(StepState.PENDING):
         return ExecutionState.RUNNING
-    if n(StepState.FAILED, StepState.UPSTREAM_FAILED):
+    if n(*FAILED_STEP_STATES):
         return ExecutionState.FAILED
     if n(StepState.CANCELLED):
         return ExecutionState.CANCELLED
@@ -298,11 +291,11 @@ def settle_execution(session: Session, execution_id: int, report: Report) -> tup
     values: dict[str, Any] = {"state": state.value, "updated_at": now}
     if state in (ExecutionState.SUCCEEDED, ExecutionState.FAILED):
         values["finished_at"] = now
-    changed = session.execute(
+    changed = _rowcount(session.execute(
         update(EXE)
         .where(EXE.c.id == execution_id, EXE.c.state != state.value, EXE.c.state != ExecutionState.CANCELLED.value)
         .values(**values)
-    ).rowcount
+    ))
     if not changed:
         return done, total
     if state == ExecutionState.SUCCEEDED:
@@ -330,7 +323,7 @@ def _completed_fields(session: Session, execution_id: int) -> dict[str, Any]:
         return {}
     if definition.on_completed is None:
         return {}
-    execution = session.get(PipelineExecution, execution_id)
+    execution = session.get_one(PipelineExecution, execution_id)
     try:
         with session.begin_nested():
             return dict(definition.on_completed(session, execution) or {})
@@ -396,109 +389,144 @@ def _load_inputs(session: Session, claimed: Sequence[Claimed]) -> None:
         if row.fan_in:
             fan_in_parents.setdefault(row.id, []).append((row.step_id, row.name))
     if fan_in_parents:
-        for row in session.execute(
+        for child in session.execute(
             select(STEP.c.spawned_by_id, STEP.c.output)
             .where(STEP.c.spawned_by_id.in_(list(fan_in_parents))).order_by(STEP.c.id)
         ):
-            for step_id, parent_name in fan_in_parents[row.spawned_by_id]:
-                by_id[step_id].inputs.setdefault(f"children:{parent_name}", []).append(row.output)
+            for step_id, parent_name in fan_in_parents[child.spawned_by_id]:
+                by_id[step_id].inputs.setdefault(f"children:{parent_name}", []).append(child.output)
 
 
 # -- finishing -----------------------------------------------------------------------------------
+@dataclass
+class _Finished:
+    """What one `finish` batch did, for the readiness and state updates that follow it."""
+
+    touched: set[int] = field(default_factory=set)  # execution ids
+    done: dict[int, list[int]] = field(default_factory=dict)  # execution id -> succeeded/skipped step ids
+    failed: list[int] = field(default_factory=list)
+    spawned: dict[int, list[int]] = field(default_factory=dict)  # execution id -> new child step ids
+
+
 def finish(session: Session, outcomes: Sequence[Outcome], report: Report) -> None:
     """Record results. An outcome whose (attempt, running, worker) no longer matches the row
     (a zombie after a takeover, a cancelled or retried step) is discarded."""
+    if not outcomes:
+        return
     now = utcnow()
-    touched: set[int] = set()
-    succeeded: dict[int, list[int]] = {}
-    failed: list[int] = []
-    spawned: dict[int, list[int]] = {}
-    rows = {
-        row.id: row for row in session.execute(
-            _for_update(session, select(STEP.c.id, STEP.c.execution_id, STEP.c.name, STEP.c.key, STEP.c.started_at,
-                                        STEP.c.wake_requested, STEP.c.worker_id, STEP.c.attempt, STEP.c.state)
-                        .where(STEP.c.id.in_([o.step_id for o in outcomes])).order_by(STEP.c.id))
-        )
-    } if outcomes else {}
+    batch = _Finished()
+    rows = _running_rows(session, [o.step_id for o in outcomes])
     for outcome in outcomes:
         row = rows.get(outcome.step_id)
-        if row is not None and (row.attempt != outcome.attempt or row.state != StepState.RUNNING.value
-                                or row.worker_id != outcome.worker_id):
-            row = None
-        if row is None:
+        if row is None or (row.attempt, row.worker_id) != (outcome.attempt, outcome.worker_id):
             log.info("discarding the result of step %s attempt %s from %s: the step moved on",
                      outcome.step_id, outcome.attempt, outcome.worker_id)
             continue
-        status = outcome.status
-        logs = list(outcome.logs)
-        if outcome.spawn and status in (StepStatus.SUCCEEDED, StepStatus.WAITING):
-            try:
-                with session.begin_nested():
-                    new_ids = create_steps(session, row.execution_id, outcome.spawn, spawned_by=outcome.step_id)
-                spawned.setdefault(row.execution_id, []).extend(new_ids)
-            except SpawnError as exc:
-                status, outcome.error = StepStatus.FAILED, f"cannot spawn: {exc}"
-                logs.append(("ERROR", outcome.error))
-        values: dict[str, Any] = {"progress_done": outcome.progress[0], "progress_total": outcome.progress[1]}
-        if status == "retry":
-            policy = outcome.retry_policy or Retry()
-            used = _automatic_retries_used(session, outcome.step_id)
-            if used + 1 >= policy.attempts:
-                status = StepStatus.FAILED
-                logs.append(("ERROR", f"giving up after {used + 1} attempt(s): {outcome.error}"))
-        if status == "retry":
-            due = now + timedelta(seconds=policy.delay_s(used + 1))
-            _archive(session, outcome.step_id, outcome.attempt, RETRIED, None, outcome.error,
-                     outcome.worker_id, row.started_at, now)
-            logs.append(("INFO", f"retrying at {due.isoformat(timespec='seconds')}"))
-            values.update(state=StepState.QUEUED.value, attempt=outcome.attempt + 1, worker_id=None, error=None,
-                          not_before=due, queued_at=due, finished_at=None)
-            report.delayed.append((outcome.step_id, outcome.attempt + 1, due))
-        elif status == StepStatus.WAITING:
-            again = bool(row.wake_requested)
-            # A run that ended in `wait` finished: only unfinished deliveries count toward the
-            # dead-letter limit, however often a step is woken.
-            values.update(state=StepState.QUEUED.value if again else StepState.WAITING.value,
-                          wake_requested=False, worker_id=None, error=None, deliveries=0)
-            if again:
-                values["queued_at"] = now
-                report.queued.append((outcome.step_id, outcome.attempt))
-            if outcome.reason:
-                logs.append(("INFO", f"waiting: {outcome.reason}"))
-        else:
-            state = StepState(status.value if isinstance(status, StepStatus) else status)
-            values.update(state=state.value, finished_at=now, wake_requested=False,
-                          output=outcome.output if state == StepState.SUCCEEDED else None,
-                          error=outcome.error if state == StepState.FAILED else outcome.reason)
-            if state == StepState.SKIPPED and outcome.reason:
-                logs.append(("INFO", f"skipped: {outcome.reason}"))
-            if state in (StepState.SUCCEEDED, StepState.SKIPPED):
-                succeeded.setdefault(row.execution_id, []).append(outcome.step_id)
-            else:
-                failed.append(outcome.step_id)
-            done_ms = int((now - row.started_at).total_seconds() * 1000) if row.started_at else 0
-            report.events.append(StepCompleted(execution_id=row.execution_id, step_id=outcome.step_id, step=row.name,
-                                               key=row.key, status=state.value, duration_ms=done_ms))
-        session.execute(_update_step(tuple(sorted(values))),
-                        {"b_step_id": outcome.step_id, **{f"v_{k}": v for k, v in values.items()}})
-        if logs:
-            session.execute(insert(LOG), [
-                {"step_id": outcome.step_id, "attempt": outcome.attempt, "ts": now, "level": level, "message": text}
-                for level, text in logs
-            ])
-        touched.add(row.execution_id)
-    if failed:
-        propagate_failure(session, failed)
-    for execution_id in sorted(set(succeeded) | set(spawned)):
-        candidates = dependents_of(session, succeeded.get(execution_id, [])) + spawned.get(execution_id, [])
+        _record(session, row, outcome, now, batch, report)
+    if batch.failed:
+        propagate_failure(session, batch.failed)
+    for execution_id in sorted(set(batch.done) | set(batch.spawned)):
+        candidates = dependents_of(session, batch.done.get(execution_id, [])) + batch.spawned.get(execution_id, [])
         queue_ready(session, execution_id, sorted(set(candidates)), report)
-    for execution_id in sorted(touched):
+    for execution_id in sorted(batch.touched):
         done, total = settle_execution(session, execution_id, report)
         report.events = [
             dataclasses.replace(e, progress={"done": done, "total": total})
             if isinstance(e, StepCompleted) and e.execution_id == execution_id and e.progress is None else e
             for e in report.events
         ]
+
+
+def _running_rows(session: Session, step_ids: Sequence[int]) -> dict[int, Any]:
+    """The steps still `running`, locked, by id."""
+    return {row.id: row for row in session.execute(_for_update(session, select(
+        STEP.c.id, STEP.c.execution_id, STEP.c.name, STEP.c.key, STEP.c.started_at, STEP.c.wake_requested,
+        STEP.c.worker_id, STEP.c.attempt,
+    ).where(STEP.c.id.in_(list(step_ids)), STEP.c.state == StepState.RUNNING.value).order_by(STEP.c.id)))}
+
+
+def _record(session: Session, row: Any, outcome: Outcome, now: datetime, batch: _Finished, report: Report) -> None:
+    """Write one run's result: children it spawned, then a retry, a wait or a final state."""
+    logs = list(outcome.logs)
+    status, error = outcome.status, outcome.error
+    if outcome.spawn and status in (StepStatus.SUCCEEDED, StepStatus.WAITING):
+        try:
+            with session.begin_nested():
+                new_ids = create_steps(session, row.execution_id, outcome.spawn, spawned_by=outcome.step_id)
+            batch.spawned.setdefault(row.execution_id, []).extend(new_ids)
+        except SpawnError as exc:
+            status, error = StepStatus.FAILED, f"cannot spawn: {exc}"
+            logs.append(("ERROR", error))
+    values: dict[str, Any] = {"progress_done": outcome.progress[0], "progress_total": outcome.progress[1]}
+    due = _retry_due(session, outcome, now, logs) if status == StepStatus.FAILED else None
+    if due is not None:
+        values.update(_retry_later(session, row, outcome, now, due, logs, report))
+    elif status == StepStatus.WAITING:
+        values.update(_wait(row, outcome, now, logs, report))
+    else:
+        values.update(_final(row, outcome, StepState(status.value), error, now, logs, batch, report))
+    session.execute(_update_step(tuple(sorted(values))),
+                    {"b_step_id": outcome.step_id, **{f"v_{k}": v for k, v in values.items()}})
+    if logs:
+        session.execute(insert(LOG), [
+            {"step_id": outcome.step_id, "attempt": outcome.attempt, "ts": now, "level": level, "message": text}
+            for level, text in logs
+        ])
+    batch.touched.add(row.execution_id)
+
+
+def _retry_due(session: Session, outcome: Outcome, now: datetime, logs: list[tuple[str, str]]) -> datetime | None:
+    """When a failed run is tried again automatically, or None (no policy, or its attempts are spent)."""
+    if outcome.retry is None:
+        return None
+    used = _automatic_retries_used(session, outcome.step_id)
+    if used + 1 >= outcome.retry.attempts:
+        logs.append(("ERROR", f"giving up after {used + 1} attempt(s): {outcome.error}"))
+        return None
+    return now + timedelta(seconds=outcome.retry.delay_s(used + 1))
+
+
+def _retry_later(session: Session, row: Any, outcome: Outcome, now: datetime, due: datetime,
+                 logs: list[tuple[str, str]], report: Report) -> dict[str, Any]:
+    """The next attempt, queued for `due` (the delayed set sends it then)."""
+    _archive(session, outcome.step_id, outcome.attempt, RETRIED, None, outcome.error, outcome.worker_id,
+             row.started_at, now)
+    logs.append(("INFO", f"retrying at {due.isoformat(timespec='seconds')}"))
+    report.delayed.append((outcome.step_id, outcome.attempt + 1, due))
+    return {"state": StepState.QUEUED.value, "attempt": outcome.attempt + 1, "worker_id": None, "error": None,
+            "not_before": due, "queued_at": due, "finished_at": None}
+
+
+def _wait(row: Any, outcome: Outcome, now: datetime, logs: list[tuple[str, str]], report: Report) -> dict[str, Any]:
+    """Waiting holds no worker; a wake that came while it ran queues it again at once."""
+    again = bool(row.wake_requested)
+    if outcome.reason:
+        logs.append(("INFO", f"waiting: {outcome.reason}"))
+    # A run that ended in `wait` finished: only unfinished deliveries count toward the
+    # dead-letter limit, however often a step is woken.
+    values: dict[str, Any] = {"state": StepState.QUEUED.value if again else StepState.WAITING.value,
+                              "wake_requested": False, "worker_id": None, "error": None, "deliveries": 0}
+    if again:
+        values["queued_at"] = now
+        report.queued.append((outcome.step_id, outcome.attempt))
+    return values
+
+
+def _final(row: Any, outcome: Outcome, state: StepState, error: str | None, now: datetime,
+           logs: list[tuple[str, str]], batch: _Finished, report: Report) -> dict[str, Any]:
+    """Succeeded, skipped or failed for good."""
+    if state == StepState.SKIPPED and outcome.reason:
+        logs.append(("INFO", f"skipped: {outcome.reason}"))
+    if state in DONE_FOR_DEPENDENTS:
+        batch.done.setdefault(row.execution_id, []).append(outcome.step_id)
+    else:
+        batch.failed.append(outcome.step_id)
+    done_ms = int((now - row.started_at).total_seconds() * 1000) if row.started_at else 0
+    report.events.append(StepCompleted(execution_id=row.execution_id, step_id=outcome.step_id, step=row.name,
+                                       key=row.key, status=state.value, duration_ms=done_ms))
+    return {"state": state.value, "finished_at": now, "wake_requested": False,
+            "output": outcome.output if state == StepState.SUCCEEDED else None,
+            "error": error if state == StepState.FAILED else outcome.reason}
 
 
 # Archive state of an attempt that failed and was retried automatically.
@@ -517,12 +545,12 @@ def _automatic_retries_used(session: Session, step_id: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _update_step(columns: tuple[str, ...]):
+def _update_step(columns: tuple[str, ...]) -> Update:
     """`UPDATE pipeline_step SET <columns> WHERE id = :step_id`, built once per set of columns."""
     return update(STEP).where(STEP.c.id == bindparam("b_step_id")).values({c: bindparam(f"v_{c}") for c in columns})
 
 
-def _for_update(session: Session, stmt):
+def _for_update(session: Session, stmt: SelectT) -> SelectT:
     # NO KEY UPDATE: state changes never touch keys, so rows that reference the step (logs,
     # edges, transfer requests) can still be inserted meanwhile; plain FOR UPDATE would make
     # those foreign-key checks wait and deadlock against the orchestrator.
@@ -558,9 +586,9 @@ def wake(session: Session, execution_id: int, name: str | None, key: str | None,
         .values(state=StepState.QUEUED.value, queued_at=now).returning(STEP.c.id, STEP.c.attempt)
     ).all()
     report.queued += [(r.id, r.attempt) for r in rows]
-    flagged = session.execute(
+    flagged = _rowcount(session.execute(
         update(STEP).where(*match, STEP.c.state == StepState.RUNNING.value).values(wake_requested=True)
-    ).rowcount
+    ))
     if rows:
         settle_execution(session, execution_id, report)
     return len(rows) + flagged
@@ -587,10 +615,10 @@ def retry(session: Session, execution_id: int, step_id: int, report: Report) -> 
     now = utcnow()
     reset = [step_id, *downstream_of(session, step_id)]
     for r in session.execute(select(STEP).where(STEP.c.id.in_(reset))).all():
-        ran = r.state in (StepState.SUCCEEDED.value, StepState.FAILED.value, StepState.SKIPPED.value)
+        ran = r.state in RAN_STEP_STATES
         if ran:
             _archive(session, r.id, r.attempt, r.state, r.output, r.error, r.worker_id, r.started_at, r.finished_at)
-        if r.state in (StepState.RUNNING.value, StepState.QUEUED.value, StepState.WAITING.value):
+        if r.state in UNDERWAY_STEP_STATES:
             continue  # a downstream step already underway (fan-out children) keeps going
         session.execute(update(STEP).where(STEP.c.id == r.id).values(
             state=StepState.PENDING.value, attempt=r.attempt + 1 if ran else r.attempt, deliveries=0,
@@ -625,15 +653,15 @@ def cancel(session: Session, execution_id: int, report: Report) -> int:
     if session.execute(select(EXE.c.id).where(EXE.c.id == execution_id)).first() is None:
         raise NotFound(f"no execution {execution_id}")
     now = utcnow()
-    count = session.execute(
+    count = _rowcount(session.execute(
         update(STEP).where(STEP.c.execution_id == execution_id, STEP.c.state.not_in(FINAL))
         .values(state=StepState.CANCELLED.value, finished_at=now, error="cancelled")
-    ).rowcount
-    changed = session.execute(
+    ))
+    changed = _rowcount(session.execute(
         update(EXE).where(EXE.c.id == execution_id, EXE.c.state.not_in(
             [ExecutionState.SUCCEEDED.value, ExecutionState.FAILED.value, ExecutionState.CANCELLED.value]))
         .values(state=ExecutionState.CANCELLED.value, finished_at=now, updated_at=now, error="cancelled")
-    ).rowcount
+    ))
     if changed:
         report.events.append(PipelineCancelled(execution_id=execution_id, cancelled_steps=count))
     return count
@@ -673,13 +701,6 @@ def stale_queued(session: Session, older_than: datetime, limit: int = 500) -> li
             (STEP.c.not_before.is_(None)) | (STEP.c.not_before <= now),
         ).order_by(STEP.c.id).limit(limit)
     )]
-
-
-def stuck_pending_executions(session: Session) -> list[int]:
-    """Executions still running (a safety net: readiness is re-checked for their pending steps)."""
-    return list(session.execute(
-        select(EXE.c.id).where(EXE.c.state.in_([ExecutionState.RUNNING.value, ExecutionState.PENDING.value]))
-    ).scalars())
 
 
 __all__ = [

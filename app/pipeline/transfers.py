@@ -1,15 +1,18 @@
 """Asking Detectors for files: transfer requests recorded in SQL, sent by the station.
 
-A step (on any worker) calls `request_files`; the rows it writes are the truth, and the
-`transfer:requested` event tells the station's orchestrator to send them. A request that
-could not be sent (Detector gone, card pulled) stays open and is sent again when the card
-is listed again.
+A step (on any worker) calls `request_files`; the rows it writes are the command. The
+station's reconciler (`request_reconciler`) sends every open request that was not sent on its
+Detector's current connection; the `transfer:requested` event only wakes it. A request that
+could not be sent (Detector gone, card pulled) stays open and is sent when the card is listed
+again.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +114,27 @@ def close_finished_requests(session: Session, request_id: str) -> None:
         request.state = "done"
 
 
-def mark_sent(session: Session, request_id: str) -> None:
+def mark_sent(session: Session, request_id: str, connection: str | None) -> None:
+    """The request went out on that Detector connection (the reconciler does not send it again there)."""
     request = session.get(TransferRequest, request_id)
     if request is not None:
-        request.sent_at = utcnow()
+        request.sent_at, request.sent_to, request.send_after = utcnow(), connection, None
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    id: str
+    detector_id: str
+    card_id: str
+    sent_to: str | None
+
+
+def open_requests_due(session: Session, now: datetime) -> list[OpenRequest]:
+    """Open requests for a Detector whose pause (`send_after`) is over, oldest first."""
+    rows = session.execute(
+        select(TransferRequest.id, TransferRequest.detector_id, TransferRequest.card_id, TransferRequest.sent_to)
+        .where(TransferRequest.state == "open", TransferRequest.detector_id.is_not(None),
+               (TransferRequest.send_after.is_(None)) | (TransferRequest.send_after <= now))
+        .order_by(TransferRequest.created_at, TransferRequest.id)
+    ).all()
+    return [OpenRequest(r.id, r.detector_id, r.card_id, r.sent_to) for r in rows]

@@ -44,6 +44,9 @@ class LoopbackDetector:
     def capabilities(self, detector_id: str) -> frozenset[str]:
         return self.announced
 
+    def session_of(self, detector_id: str) -> str | None:
+        return "loopback" if self.online else None
+
     def send_copy_request(self, detector_id: str, data: dict[str, Any]) -> bool:
         if not self.online:
             return False

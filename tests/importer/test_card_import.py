@@ -13,7 +13,7 @@ import av
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, PipelineExecution, StepState
+from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, PipelineExecution, StepState, TransferRequest
 from app.media.sample_card import write_sample_card
 from tests.importer.loopback import (
     LoopbackDetector,
@@ -265,3 +265,22 @@ async def test_a_clip_that_is_not_a_video_is_set_aside_and_the_rest_imports(stat
     assert "error" in entry["metadata"]
     [decode] = [s for s in await steps_named(station, ack.execution_id, "decode_qr") if s.key == junk]
     assert decode.state == StepState.SUCCEEDED and decode.output["passenger"] is None
+
+
+async def test_a_copy_request_whose_message_was_lost_is_still_sent_and_the_import_completes(station, card):
+    # As from a worker on another machine whose `transfer:requested` message Redis pub/sub
+    # dropped: the rows are written, the message never arrives.
+    pool = station.engine.pool
+    forward = pool.emit
+    pool.emit = lambda type_, data: None if type_ == "transfer:requested" else forward(type_, data)
+    detector = LoopbackDetector(card.root, station)
+    recorder = Recorder()
+    ack = await import_card(station, card, detector, recorder)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
+    assert "transfer:requested" not in recorder.types()
+    requests = await station.db.read(lambda s: s.execute(
+        select(TransferRequest.id, TransferRequest.sent_to, TransferRequest.sent_at)
+        .where(TransferRequest.execution_id == ack.execution_id)).all())
+    # Each sent once: the reconciler never sends a request again on the connection it went out on.
+    assert requests and sorted(r.id for r in requests) == sorted(r["request_id"] for r in detector.requests)
+    assert all(r.sent_to == "loopback" and r.sent_at is not None for r in requests)

@@ -6,7 +6,7 @@ import json
 
 from app.core_events import StepStarted
 from app.pipeline.events_bridge import channel
-from app.pipeline.worker import GROUP
+from app.pipeline.step_queue import GROUP
 
 from tests.pipeline.conftest import Harness
 

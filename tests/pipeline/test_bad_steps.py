@@ -95,7 +95,7 @@ async def test_a_duplicated_stream_message_runs_nothing_twice(harness: Harness):
     assert await harness.wait_state(execution_id, "succeeded", "failed") == "succeeded"
     for _ in range(3):
         await harness.engine.queue.send([(steps["t_slow_append:x"].id, 1), (steps["t_fanout"].id, 1)])
-    await harness.engine.pool.reconcile_once()
+    await harness.engine.pool.janitor.reconcile_once()
 
     async def all_consumed():
         stream = harness.engine.queue.stream

@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from app.db.models import PipelineStep
-from app.pipeline.worker import GROUP, WorkerOptions, WorkerPool
+from app.pipeline.step_queue import GROUP
+from app.pipeline.worker import WorkerOptions, WorkerPool
 
 from tests.pipeline.conftest import FAST, close_harness, make_harness
 
@@ -133,3 +134,50 @@ async def test_steps_read_ahead_by_a_busy_worker_go_to_an_idle_one(db_url, embed
             if pool is not None:
                 await pool.stop()
         await close_harness(h)
+
+
+async def test_stopping_a_pool_whose_database_went_away_ends_within_its_deadline(
+        pg_url, embedded_redis_url, redis_prefix, tmp_path):
+    import asyncio
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from app.pipeline.base import NewStep
+    from app.pipeline.registry import PipelineDefinition
+
+    journal = tmp_path / "journal.txt"
+    PipelineDefinition("t_db_gone", steps=[
+        NewStep("t_record", key="x", params={"sleep": 0.5, "journal": str(journal)})])
+    h = await make_harness(pg_url, embedded_redis_url, redis_prefix, tmp_path, workers=0)
+    pool = None
+    try:
+        pool = await _pool(h, stop_grace_s=0.2, stop_drain_s=1.0)
+        execution_id = await h.start("t_db_gone")
+
+        async def running():
+            return (await h.steps(execution_id))["t_record:x"].state == "running"
+
+        await h.wait_for(running, what="the step to run")
+        # The database goes away while the step runs: its result can never be written.
+        url = make_url(pg_url)
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{url.database}" WITH (FORCE)'))
+        admin.dispose()
+
+        async def step_returned():
+            return journal.exists()
+
+        await h.wait_for(step_returned, what="the step's run to return")
+        # Before, stop() waited for that result to be written, and so forever. The bound here is
+        # only against a hang; the pool's own deadline is stop_grace_s + stop_drain_s.
+        stopping, pool = pool, None
+        await asyncio.wait_for(stopping.stop(), timeout=30)
+        assert "recovery-worker" not in await h.engine.queue.live_workers()  # it got to the end
+    finally:
+        if pool is not None:
+            await pool.stop()
+        await h.engine.stop()
+        await h.engine.redis.aclose()
+        h.db.close()
