@@ -1,6 +1,9 @@
 """The Imports tree: executions (cards) -> jumps (passengers) -> steps, plus the clips of a card
 that no passenger claimed. A Qt item model changed row by row: events move states at once,
-database snapshots add what events do not carry (new steps, jumps, thumbnails)."""
+database snapshots add what events do not carry (new steps, jumps, thumbnails).
+
+Why one module of ~620 lines: a QAbstractItemModel's index, parent and row bookkeeping must stay
+consistent with every insert and move; splitting it would spread that invariant over files."""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@
 (answered with an `error` envelope, connection kept) or `CloseConnection` (closed with a code).
 `SessionMachine` keeps what one connection may do next (hello first, then the role's messages,
 binary frames only inside an upload). The I/O layer (`app/net/*_session.py`) acts on the results.
+
+Why one module of ~550 lines: it is the contract in code, every message's schema beside the
+state machine that accepts it, so it can be read against docs/protocol.md top to bottom.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 The net layer validates messages and moves bytes, then calls these methods; they decide
 what the messages mean (docs/architecture.md, "Orchestrator"). This module does not import
 the net layer: it sends copy requests through the `DetectorLink` it is given.
+
+Why one module of ~680 lines: it is the one place where a Detector's word about a transfer
+(listed, begun, stored, rejected, failed, cancelled, card moved) meets the import's rows; the
+rules tying a request to its Detector and card must be read together. The passenger commands
+(move, re-render) are the next piece to move out, to a module of their own.
 """
 
 from __future__ import annotations
