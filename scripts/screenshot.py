@@ -55,7 +55,8 @@ async def capture(out: Path, timeout: float) -> str:
     # A handcam whose clock was reset: its clips dated 2016, 20 minutes apart (the codes give the day).
     reset = DeskCard(write_sample_card(work / "card-reset", passengers=(("BK-2026-1061", "Dora Lindqvist"),),
                                        start=datetime(2016, 1, 1, 0, 5, tzinfo=timezone.utc),
-                                       step=timedelta(minutes=20)), "77D0-4E1A", None)
+                                       step=timedelta(minutes=20), jump_date="2026-11-23"),
+                      "77D0-4E1A", None)
     settings = load_settings({"data_dir": str(work / "data"), "host": "127.0.0.1", "port": 0}, environ={})
     settings.small_file_bytes = left.threshold
     # Benoît's video cannot be written: a folder squats on its name (his render fails, in red).

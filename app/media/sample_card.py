@@ -152,7 +152,8 @@ def write_sample_card(root: Path, *, passengers: tuple[tuple[str, str], ...] = D
                       width: int = 640, height: int = 360, looks: tuple[str, ...] = ("sharp", "tilted"),
                       start: datetime = DEFAULT_START, step: timedelta = timedelta(minutes=1),
                       with_unassigned: bool = True, with_proxies: bool = True,
-                      camera_serial: str | None = None, codes_carry_date: bool = True) -> SampleCard:
+                      camera_serial: str | None = None, codes_carry_date: bool = True,
+                      jump_date: str | None = None) -> SampleCard:
     """Write a GoPro-style card under root (see module doc) and describe it."""
     root = Path(root)
     (root / CARD_FOLDER).mkdir(parents=True, exist_ok=True)
@@ -169,7 +170,7 @@ def write_sample_card(root: Path, *, passengers: tuple[tuple[str, str], ...] = D
         writer.number += 1
     for index, (booking_id, name) in enumerate(passengers):
         # The booking's day is the day the card was filmed (or absent: the station must work it out).
-        text = passenger_text(booking_id, name, start.date().isoformat() if codes_carry_date else None,
+        text = passenger_text(booking_id, name, (jump_date or start.date().isoformat()) if codes_carry_date else None,
                               instructor="J. Berg", camera_flyer="M. Costa")
         qr_clip = writer.video("qr_clip", booking_id, qr_text=text, look=looks[index % len(looks)],
                                qr_from_s=0.4, qr_until_s=1.8, seed=index)

@@ -13,6 +13,7 @@ import av
 import pytest
 from sqlalchemy import func, select
 
+from app.core_events import TransferRequested
 from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, PipelineExecution, StepState, TransferRequest
 from app.media.sample_card import write_sample_card
 from tests.importer.loopback import (
@@ -272,7 +273,7 @@ async def test_a_copy_request_whose_message_was_lost_is_still_sent_and_the_impor
     # dropped: the rows are written, the message never arrives.
     pool = station.engine.pool
     forward = pool.emit
-    pool.emit = lambda type_, data: None if type_ == "transfer:requested" else forward(type_, data)
+    pool.emit = lambda event: None if isinstance(event, TransferRequested) else forward(event)
     detector = LoopbackDetector(card.root, station)
     recorder = Recorder()
     ack = await import_card(station, card, detector, recorder)

@@ -155,7 +155,8 @@ async def test_warnings_a_crew_should_check(station, tmp_path):
     from datetime import datetime, timedelta, timezone
 
     reset = write_sample_card(tmp_path / "reset", passengers=(("BK-2026-2001", "Dora Reset"),),
-                              start=datetime(2016, 1, 1, 0, 5, tzinfo=timezone.utc), step=timedelta(minutes=20))
+                              start=datetime(2016, 1, 1, 0, 5, tzinfo=timezone.utc), step=timedelta(minutes=20),
+                              jump_date=DAY)
     [dora] = reset.passengers
     gone = dora.clips[1]
     station.orchestrator.link = LoopbackDetector(reset.root, station, behaviour=lambda p: "missing" if p == gone else "ok")
