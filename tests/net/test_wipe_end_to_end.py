@@ -6,7 +6,6 @@ was listed, stay."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from app.media.sample_card import write_sample_card
 from tests.net.test_end_to_end import TOKEN, UiRecorder, reference_detector, wire
