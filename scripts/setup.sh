@@ -16,7 +16,6 @@ apt_packages=(
   xvfb xauth                                 # screenshots and GUI runs without a screen
   curl                                       # packaging/smoke.sh asks /health with it
   chromium                                   # tests: a phone's browser plays the hand-off page
-  faketime                                   # CI: the import tests once more, a year ahead
 )
 [[ "${1:-}" == "--bench" ]] && apt_packages+=(ffmpeg)
 
