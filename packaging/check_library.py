@@ -3,7 +3,7 @@
 Usage: check_library.py CARD_JSON LIBRARY
 CARD_JSON is what `ingest-station sample-card DIR` printed. For each passenger the library
 must hold `<date>/<booking id> <name>/` with a passenger.json naming them and each of their
-clips and photos, byte for byte the size it has on the card. Exit 1 with the reason otherwise.
+clips and photos (in the camera's subfolder), byte for byte the size it has on the card. Exit 1 with the reason otherwise.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ def check_passenger(passenger: dict, card_root: Path, library: Path) -> str | No
     if document.get("passenger_name") != passenger["passenger_name"]:
         return f"{booking}: passenger.json names {document.get('passenger_name')!r}, the card {passenger['passenger_name']!r}"
     for card_path in [*passenger["clips"], *passenger["photos"]]:
-        filed = folder / Path(card_path).name
+        found = [p for p in folder.glob(f"*/{Path(card_path).name}") if p.is_file()]  # <camera>/<clip>
         expected = (card_root / card_path).stat().st_size
-        if not filed.is_file():
-            return f"{booking}: {filed.name} is missing from {folder}"
+        if len(found) != 1:
+            return f"{booking}: {Path(card_path).name} is missing from {folder}'s camera folders"
+        filed = found[0]
         if filed.stat().st_size != expected:
             return f"{booking}: {filed} has {filed.stat().st_size} bytes, the card {expected}"
     print(f"  {folder.relative_to(library)}: {len(passenger['clips'])} clip(s), {len(passenger['photos'])} photo(s)")
