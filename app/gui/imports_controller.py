@@ -15,6 +15,7 @@ from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog
 
 from app.events import Event
+from app.gui.background import Background
 from app.gui.detectors_state import DetectorsState
 from app.gui.imports_model import ImportsModel, Kind, Node
 from app.gui.views.assign_dialog import AssignDialog
@@ -62,40 +63,25 @@ class ImportsController(QObject):
         self.export_dialog: QFileDialog | None = None
         self._dirty: set[int] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background(self.problem.emit)
         self._selected: Node | None = None
         self._closed = False
         model.thumbnail_wanted.connect(self._want_thumbnail)
 
     # -- plumbing ----------------------------------------------------------------------------
     def spawn(self, coro: Awaitable[Any], what: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-
-        def done(finished: asyncio.Task[Any]) -> None:
-            self._tasks.discard(finished)
-            if finished.cancelled():
-                return
-            exc = finished.exception()
-            if exc is not None:
-                log.warning("%s failed: %s", what, exc, exc_info=exc)
-                self.problem.emit(f"{what} failed: {exc}")
-
-        task.add_done_callback(done)
-        return task
+        return self._background.spawn(coro, what)
 
     async def close(self) -> None:
         self._closed = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.close()
 
     async def idle(self) -> None:
         """Wait until every scheduled read and action has finished (tests, screenshots)."""
-        while self._tasks or self._flush_handle is not None:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._background.busy or self._flush_handle is not None:
+            await self._background.idle()
             if self._flush_handle is not None:
                 await asyncio.sleep(SYNC_DELAY_S / 2)
 

@@ -5,25 +5,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.station import Station
 from tests.net.fakes import RecordingEngine, RecordingOrchestrator
 
 TOKEN = "test-token-0123456789"
 
 
-@pytest.fixture
-async def station(tmp_path: Path) -> AsyncIterator[Station]:
-    settings = load_settings(
-        {"data_dir": str(tmp_path / "data"), "host": "127.0.0.1", "port": 0, "token": TOKEN}, environ={})
-    settings.chunk_size = 64 * 1024  # small frames keep the tests quick
-    settings.workers = 0  # the net layer's tests need no pipeline workers
+@asynccontextmanager
+async def recording_station(settings: Settings) -> AsyncIterator[Station]:
+    """A real station (server, sessions, database, Redis) whose orchestrator and engine record
+    what the net layer asks of them: the net layer's tests need no pipeline workers."""
+    settings.workers = 0
     station = Station(settings)
     await station.start()
     real = station.orchestrator, station.engine
@@ -34,6 +34,15 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
     finally:
         station.orchestrator, station.engine = real
         await station.stop()
+
+
+@pytest.fixture
+async def station(tmp_path: Path) -> AsyncIterator[Station]:
+    settings = load_settings(
+        {"data_dir": str(tmp_path / "data"), "host": "127.0.0.1", "port": 0, "token": TOKEN}, environ={})
+    settings.chunk_size = 64 * 1024  # small frames keep the tests quick
+    async with recording_station(settings) as station:
+        yield station
 
 
 def url(station: Station, path: str = "/detector") -> str:

@@ -31,8 +31,7 @@ from app.net.fingerprint import fingerprint_of
 from app.net.mdns import station_service_info
 from app.net.tls import station_certificate
 from app.station import Station
-from tests.net.conftest import TOKEN, eventually, files_outside
-from tests.net.fakes import RecordingEngine, RecordingOrchestrator
+from tests.net.conftest import TOKEN, eventually, files_outside, recording_station
 from tests.net.test_detector_agent import make_card
 from tests.net.test_detector_discovery import advertised
 from tests.support.station_process import running_station, station_command, station_env
@@ -64,17 +63,8 @@ def https_json(port: int, path: str, token: str | None = None) -> dict:
 async def tls_station(tmp_path: Path) -> AsyncIterator[Station]:
     settings = load_settings({"data_dir": str(tmp_path / "data"), "host": "127.0.0.1", "port": 0, "token": TOKEN,
                               "tls": "on"}, environ={})
-    settings.workers = 0
-    station = Station(settings)
-    await station.start()
-    real = station.orchestrator, station.engine
-    station.orchestrator = station.net.orchestrator = RecordingOrchestrator(settings.library)
-    station.engine = station.net.engine = RecordingEngine()  # the sessions' ports
-    try:
+    async with recording_station(settings) as station:
         yield station
-    finally:
-        station.orchestrator, station.engine = real
-        await station.stop()
 
 
 async def run_agent(agent: DetectorAgent, until, timeout: float = 20):
