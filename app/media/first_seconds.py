@@ -6,8 +6,9 @@ zeros elsewhere: the video packets are demuxed, never decoded, and their positio
 come from the index's sample tables, so the (missing) sample bytes are never looked at. The
 range covers every video packet `frames.sample_frames` may read for the same window (up to the
 first packet past `demuxed_until_s`, then MAX_REORDER more); audio or telemetry samples
-interleaved with them are inside it too. A file whose packets carry no position or timestamp
-raises `MediaReadError`, as does any file that is not a readable video.
+interleaved with them are inside it too. An index without sample tables (a fragmented MP4,
+whose samples are listed in `moof` boxes along the file), packets without a position or a
+timestamp, and any file that is not a readable video raise `MediaReadError`.
 """
 
 from __future__ import annotations
@@ -31,12 +32,17 @@ def first_seconds_range(path: Path, window_s: float, interval_s: float) -> tuple
         time_base = stream.time_base
         if time_base is None:
             raise MediaReadError(path, "the video stream has no time base")
+        listed = stream.frames  # samples in the index's tables
+        if listed <= 0:
+            raise MediaReadError(path, "the index does not list the video samples (a fragmented MP4?)")
         first_pts = stream.start_time
         start, end = size, 0
+        seen = 0
         past = -1  # packets seen after the first one past until_s; -1: not there yet
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker
+            seen += 1
             if packet.pos is None or packet.pos < 0 or packet.pts is None:
                 raise MediaReadError(path, "video packets without a position or timestamp")
             if packet.pos + packet.size > size:
@@ -55,4 +61,6 @@ def first_seconds_range(path: Path, window_s: float, interval_s: float) -> tuple
         container.close()
     if end <= start:
         raise MediaReadError(path, "no video packets")
+    if past < 0 and seen < listed:
+        raise MediaReadError(path, f"{seen} of the {listed} video samples the index lists were found")
     return start, end

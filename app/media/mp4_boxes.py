@@ -5,13 +5,15 @@
   (camera model, e.g. "HERO9 Black"), `FMWR` (firmware) and `CASN` (serial number).
 
 FFmpeg exposes `FIRM` as the `firmware` tag but not the GPMF strings, so `probe.py` reads them
-here. `add_udta_boxes` writes such boxes into generated sample clips. `find_index` walks the
-top-level boxes of a clip of which only some slices are here, to its index (code_search.py).
+here. `add_udta_boxes` writes such boxes into generated sample clips, `pad_with_free` makes
+them big. `find_index` walks the top-level boxes of a clip of which only some slices are here,
+to its index (code_search.py).
 Only top-level boxes and `moov`'s direct children are touched; mdat is never read.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,6 +137,28 @@ def add_udta_boxes(path: Path, items: dict[bytes, bytes]) -> None:
         fh.write(struct.pack(">I", end - start + len(udta)))
         fh.seek(end)
         fh.write(udta)
+
+
+def pad_with_free(path: Path, size: int) -> None:
+    """Grow an MP4 whose last box is `moov` to `size` bytes: a `free` box before the `moov`.
+
+    The free box's body is a hole (sparse file): big on disk listings, cheap to make. `mdat`
+    does not move, so the index's chunk offsets stay right."""
+    data = path.read_bytes()
+    boxes = list(_top_level(path))
+    if not boxes or boxes[-1][0] != b"moov" or boxes[-1][2] != len(data):
+        raise ValueError(f"{path.name}: moov is not the last box")
+    moov_at = boxes[-1][1]
+    free = size - len(data)
+    if free < 16 or free >= 2**32:
+        raise ValueError(f"{path.name}: cannot pad {len(data)} bytes to {size}")
+    stat = path.stat()
+    with path.open("wb") as fh:
+        fh.write(data[:moov_at])
+        fh.write(struct.pack(">I4s", free, b"free"))
+        fh.seek(moov_at + free)
+        fh.write(data[moov_at:])
+    os.utime(path, (stat.st_atime, stat.st_mtime))
 
 
 class HeldBytes(Protocol):
