@@ -7,6 +7,7 @@ them instead of writing 50 MB files, or make a clip big without writing its byte
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -98,7 +99,8 @@ def write_big_code_card(root: Path, *, proxies: bool = False, four_k: bool = Tru
 
 def write_fragmented_code_card(root: Path, *, start: datetime = START) -> BigCard:
     """GX010001: Ana's code at the start of a 12 s clip written as a fragmented MP4 (its index
-    lists no samples: they are described in `moof` boxes along the file); GX010002 her jump."""
+    lists no samples: they are described in `moof` boxes along the file); GX010002 her jump;
+    GX010003 200 kB of noise, not an MP4 at all (a camera that lost power while writing)."""
     writer = _Writer(root, start, BASE)
     ana = ("BK-7101", "Ana Frag")
     writer.card.passengers.update([ana])
@@ -106,4 +108,11 @@ def write_fragmented_code_card(root: Path, *, start: datetime = START) -> BigCar
                fragmented=True, gopro_tags=False)
     writer.next_minute()
     writer.add("GX010002.MP4", ana[0], seed=7, duration_s=4.0)
+    writer.next_minute()
+    noise = writer.card.root / CARD_FOLDER / "GX010003.MP4"
+    noise.write_bytes(random.Random(8).randbytes(200_000))
+    os.utime(noise, (writer.when.timestamp(), writer.when.timestamp()))
+    writer.card.listing.append({"path": f"{CARD_FOLDER}/{noise.name}", "size": 200_000,
+                                "modified": writer.when.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    writer.card.owners[f"{CARD_FOLDER}/{noise.name}"] = ana[0]
     return writer.card

@@ -145,9 +145,10 @@ async def test_a_range_detector_finds_every_passenger_for_a_small_fraction_of_th
     assert not [p for p in probes_left if p and Path(p).exists()]  # slices deleted once searched
 
 
-async def test_a_clip_whose_index_lists_no_samples_is_searched_in_a_fixed_head(station, fragmented_card):
+async def test_clips_whose_index_cannot_be_read_are_searched_in_a_fixed_head_then_whole(station, fragmented_card):
     """A fragmented MP4 (its index holds no sample tables) with the code at its start: the station
-    cannot place its first seconds from the index, and searches the fixed head instead."""
+    cannot place its first seconds from the index, and finds the code in the fixed head instead.
+    A clip that is no MP4 at all: its fixed head cannot be read either, so it is fetched whole."""
     card = fragmented_card
     detector = LoopbackDetector(card.root, station, announced=frozenset({"upload", "range"}))
     station.orchestrator.link = detector
@@ -164,3 +165,8 @@ async def test_a_clip_whose_index_lists_no_samples_is_searched_in_a_fixed_head(s
     logs = await step_logs(station, ack.execution_id, "decode_qr")
     assert any("GX010001.MP4: its index does not place its first seconds" in line for line in logs)
     assert any("BK-7101" in line and "a fixed head" in line for line in logs)
+    noise = found["GX010003.MP4"]
+    assert noise["method"] == "whole" and not noise["found"] and "error" in noise
+    asked = [(f["offset"], f.get("length")) for r in detector.requests for f in r["files"]
+             if f["path"].endswith("GX010003.MP4")]
+    assert asked == [(0, INDEX_HEAD_BYTES), (INDEX_HEAD_BYTES, 200_000 - INDEX_HEAD_BYTES), (0, None)]
