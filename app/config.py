@@ -81,7 +81,9 @@ class Settings:
     import_proxies: bool = False
     # Ask a Detector to delete a card's files once its import is verified complete (PROTOCOL.md `wipe`).
     wipe_after_import: bool = False
-    # A big clip is searched for its code in this many first bytes when the Detector has `range`.
+    # With a Detector that has `range`, a big clip's first bytes asked to find its index (then only
+    # the bytes of its first seconds are asked), and the fixed head searched when its index cannot be read.
+    index_head_bytes: int = 256 * 1024
     probe_head_bytes: int = 64 * 1024 * 1024
     # Every Redis key starts with this, so several stations (or test runs) can share one server.
     redis_prefix: str = "ingest"

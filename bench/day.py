@@ -33,7 +33,6 @@ import os
 import secrets
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.media.mp4_boxes import pad_with_free  # noqa: E402 - after sys.path
 from app.media.sample_card import DEFAULT_START, SampleCard, write_sample_card  # noqa: E402 - after sys.path
 from bench.bare_loop import bare_transfer  # noqa: E402
 from tests.net.test_end_to_end import TOKEN, UiRecorder  # noqa: E402
@@ -62,34 +62,6 @@ BIG_CLIPS = {0: ("qr", 60 * MB, True), 3: ("qr", 120 * MB, False),
 
 
 # -- the cards --------------------------------------------------------------------------------
-def pad_with_free(path: Path, size: int) -> None:
-    """Grow an MP4 whose last box is `moov` to `size` bytes: a `free` box before the `moov`.
-
-    The free box's body is a hole (sparse file): big on disk listings, cheap to make. `mdat`
-    does not move, so the index's chunk offsets stay right."""
-    data = path.read_bytes()
-    pos, moov_at = 0, None
-    while pos + 8 <= len(data):
-        box_size, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if box_size == 1:
-            box_size = struct.unpack(">Q", data[pos + 8:pos + 16])[0]
-        if kind == b"moov":
-            moov_at = pos
-        pos += box_size
-    if moov_at is None or pos != len(data) or data[moov_at + 4:moov_at + 8] != b"moov":
-        raise ValueError(f"{path.name}: moov is not the last box")
-    free = size - len(data)
-    if free < 16 or free >= 2**32:
-        raise ValueError(f"{path.name}: cannot pad {len(data)} bytes to {size}")
-    stat = path.stat()
-    with path.open("wb") as fh:
-        fh.write(data[:moov_at])
-        fh.write(struct.pack(">I4s", free, b"free"))
-        fh.seek(moov_at + free)
-        fh.write(data[moov_at:])
-    os.utime(path, (stat.st_atime, stat.st_mtime))
-
-
 def write_day_card(root: Path, number: int, passengers: int) -> SampleCard:
     people = tuple((f"BK-DAY-{number:02d}{p}", f"Passenger {number:02d}-{p}") for p in range(passengers))
     card = write_sample_card(root, passengers=people, start=DEFAULT_START + number * CARD_STEP)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # A frame comes out of the decoder at most this many packets after its own (H.264/HEVC DPB size).
 MAX_REORDER = 16
+# Packets are demuxed this far past a sample's tolerance, to see its nearest keyframe despite B-frame reordering.
+LOOKAHEAD_S = 0.25
 
 # Pixel formats whose first plane is 8-bit luma: the gray image is a view, no conversion.
 LUMA_FIRST_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"})
@@ -52,6 +54,12 @@ def sample_times(window_s: float, interval_s: float) -> list[float]:
         raise ValueError("window_s and interval_s must be positive")
     count = int(window_s / interval_s - 1e-9) + 1
     return [round(k * interval_s, 6) for k in range(count)]
+
+
+def demuxed_until_s(window_s: float, interval_s: float) -> float:
+    """How far into the clip (seconds from its first frame) `sample_frames` demuxes: up to the
+    first packet later than this, then at most MAX_REORDER packets more to decode in a GOP."""
+    return sample_times(window_s, interval_s)[-1] + interval_s / 2 + LOOKAHEAD_S
 
 
 def sample_frames(path: Path, window_s: float = 5.0, interval_s: float = 0.5, *,
@@ -153,7 +161,7 @@ class _Sampler:
         target = self.source.first_pts + target_s / self.tb
         tolerance = tolerance_s / self.tb
         # Look far enough ahead to see the keyframe nearest the target despite B-frame reordering.
-        self.source.read_past(target + tolerance + 0.25 / self.tb)
+        self.source.read_past(target + tolerance + LOOKAHEAD_S / self.tb)
         packets = self.source.packets
         timed = [(i, p) for i, p in enumerate(packets) if p.pts is not None]
         if not timed or target > max(p.pts for _, p in timed) + tolerance:

@@ -5,15 +5,20 @@
   (camera model, e.g. "HERO9 Black"), `FMWR` (firmware) and `CASN` (serial number).
 
 FFmpeg exposes `FIRM` as the `firmware` tag but not the GPMF strings, so `probe.py` reads them
-here. `add_udta_boxes` writes such boxes into generated sample clips. Only top-level boxes and
-`moov`'s direct children are touched; mdat is never read.
+here. `add_udta_boxes` writes such boxes into generated sample clips, `pad_with_free` makes
+them big. `find_index` walks the top-level boxes of a clip of which only some slices are here,
+to its index (code_search.py).
+Only top-level boxes and `moov`'s direct children are touched; mdat is never read.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 # udta boxes holding short printable strings on GoPro cameras.
 GOPRO_STRING_BOXES = (b"FIRM", b"LENS")
@@ -134,28 +139,77 @@ def add_udta_boxes(path: Path, items: dict[bytes, bytes]) -> None:
         fh.write(udta)
 
 
-def index_range_beyond(head: bytes, size: int) -> tuple[int, int] | None:
-    """The bytes of an MP4 that hold its index (`moov`) when the first `len(head)` bytes do not.
+def pad_with_free(path: Path, size: int) -> None:
+    """Grow an MP4 whose last box is `moov` to `size` bytes: a `free` box before the `moov`.
 
-    Walks the top-level boxes in `head`: a `moov` held whole needs nothing more; a `moov` cut by
-    the head's end needs its own range; a box (`mdat`) reaching beyond the head before any `moov`
-    means the index sits after it, in `[end of that box, size)` (GoPro cameras write it last).
-    None when the head holds the index or the file is not an MP4 the walk understands."""
+    The free box's body is a hole (sparse file): big on disk listings, cheap to make. `mdat`
+    does not move, so the index's chunk offsets stay right."""
+    data = path.read_bytes()
+    boxes = list(_top_level(path))
+    if not boxes or boxes[-1][0] != b"moov" or boxes[-1][2] != len(data):
+        raise ValueError(f"{path.name}: moov is not the last box")
+    moov_at = boxes[-1][1]
+    free = size - len(data)
+    if free < 16 or free >= 2**32:
+        raise ValueError(f"{path.name}: cannot pad {len(data)} bytes to {size}")
+    stat = path.stat()
+    with path.open("wb") as fh:
+        fh.write(data[:moov_at])
+        fh.write(struct.pack(">I4s", free, b"free"))
+        fh.seek(moov_at + free)
+        fh.write(data[moov_at:])
+    os.utime(path, (stat.st_atime, stat.st_mtime))
+
+
+class HeldBytes(Protocol):
+    """Some byte ranges of a file that is not all here (slices of a clip on a card)."""
+
+    def read_at(self, pos: int, count: int) -> bytes:
+        """Up to `count` held bytes from `pos` on, fewer where the held bytes end (b"" if none)."""
+
+    def first_missing(self, start: int, end: int) -> int | None:
+        """The first byte of [start, end) that is not held; None when all of it is."""
+
+
+@dataclass(frozen=True)
+class IndexSearch:
+    """How far a walk of an MP4's top-level boxes through the held bytes got: the index (`moov`)
+    wholly held, or the bytes to ask for next; neither when the file is not an MP4 the walk
+    understands (or has no index)."""
+
+    moov: tuple[int, int] | None = None  # [start, end) of the index, all held
+    wanted: tuple[int, int] | None = None  # (offset, length) to ask for next
+
+
+def find_index(held: HeldBytes, size: int, *, header_bytes: int, tail_bytes: int) -> IndexSearch:
+    """Walk the top-level boxes of a file of `size` bytes through `held` to its `moov`.
+
+    A box header that is not held is asked for with `header_bytes` from it, except when the rest
+    of the file is at most `tail_bytes`: then that rest (GoPro cameras write `ftyp`, `mdat`, and the
+    index last, so one slice after a head brings all of it). A `moov` partly held is asked for
+    the part that is missing. mdat is never read."""
     pos = 0
-    while pos + 8 <= len(head):
-        box_size, kind = struct.unpack(">I4s", head[pos : pos + 8])
+    while pos + 8 <= size:
+        header = held.read_at(pos, 16)
+        if len(header) < 8:
+            return IndexSearch(wanted=_next_headers(pos, size, header_bytes, tail_bytes))
+        box_size, kind = struct.unpack(">I4s", header[:8])
         if box_size == 1:
-            if pos + 16 > len(head):
-                return None
-            box_size = struct.unpack(">Q", head[pos + 8 : pos + 16])[0]
+            if len(header) < 16:
+                return IndexSearch(wanted=_next_headers(pos, size, header_bytes, tail_bytes))
+            box_size = struct.unpack(">Q", header[8:16])[0]
         elif box_size == 0:
             box_size = size - pos
         if box_size < 8 or pos + box_size > size:
-            return None
+            return IndexSearch()
         end = pos + box_size
         if kind == b"moov":
-            return None if end <= len(head) else (pos, end)
-        if end > len(head):
-            return (end, size) if end < size else None
+            missing = held.first_missing(pos, end)
+            return IndexSearch(moov=(pos, end)) if missing is None else IndexSearch(wanted=(missing, end - missing))
         pos = end
-    return None
+    return IndexSearch()
+
+
+def _next_headers(pos: int, size: int, header_bytes: int, tail_bytes: int) -> tuple[int, int]:
+    rest = size - pos
+    return (pos, rest) if rest <= tail_bytes else (pos, header_bytes)

@@ -72,6 +72,7 @@ class ClipSpec:
     creation_time: datetime | None = None
     gopro_tags: bool = False
     faststart: bool = False  # moov before mdat (as phones write); GoPros write it at the end
+    fragmented: bool = False  # an empty moov, then moof/mdat fragments (no sample tables in the index)
     camera_model: str = "HERO9 Black"
     firmware: str = "HD9.01.01.60.00"
     camera_serial: str | None = None  # GPMF CASN, as a GoPro writes its serial number
@@ -126,7 +127,8 @@ def write_clip(path: Path, spec: ClipSpec = ClipSpec(), **changes: object) -> Pa
 
 
 def _mux_options(spec: ClipSpec) -> dict[str, str]:
-    flags = [flag for flag, wanted in (("use_metadata_tags", spec.gopro_tags), ("faststart", spec.faststart)) if wanted]
+    flags = [flag for flag, wanted in (("use_metadata_tags", spec.gopro_tags), ("faststart", spec.faststart),
+                                       ("frag_keyframe+empty_moov", spec.fragmented)) if wanted]
     return {"movflags": "+".join(flags)} if flags else {}
 
 

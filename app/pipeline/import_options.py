@@ -17,12 +17,13 @@ class ImportOptions:
     qr_window_s: float
     qr_interval_s: float
     import_proxies: bool
-    probe_head_bytes: int = 64 * 1024 * 1024  # a big clip's head searched for its code (Detector with `range`)
+    probe_head_bytes: int = 64 * 1024 * 1024  # a big clip's head searched when its index cannot be read (`range`)
+    index_head_bytes: int = 256 * 1024  # a big clip's first bytes asked to find its index (`range`)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportOptions:
         return cls(settings.small_file_bytes, settings.qr_window_s, settings.qr_interval_s, settings.import_proxies,
-                   settings.probe_head_bytes)
+                   settings.probe_head_bytes, settings.index_head_bytes)
 
     @classmethod
     def of(cls, execution: PipelineExecution, settings: Settings) -> ImportOptions:

@@ -1,6 +1,7 @@
 """Looking into a clip for its passenger code without importing it (DESIGN.md, "Where a code
 can be"): the GoPro proxy of the same chapter, or slices of the clip from a Detector that
-announced `range` (its head, and its MP4 index when that sits at the end).
+announced `range`: a small head, its MP4 index (with the box headers on the way to it), then
+the bytes of its first seconds, or the rest of a fixed head when the index cannot be read.
 
 A probe is a `file_probe` row asked for in a `transfer_request` like any file; its bytes land in
 the execution's staging folder and are deleted once searched. It is never filed nor recorded
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -21,7 +23,11 @@ from app.db.models import ExecutionFile, FileProbe, FileState, PipelineExecution
 from app.pipeline.library import Library
 from app.pipeline.transfers import MAX_COPY_ATTEMPTS, new_request_id
 
-PROXY, HEAD, TAIL = "proxy", "head", "tail"
+PROXY = "proxy"  # the GoPro proxy of the same chapter, whole
+HEAD = "head"  # the clip's first bytes: `ftyp` and the first box headers (an index at the start)
+INDEX = "index"  # box headers beyond the head, or (part of) the index itself
+WINDOW = "window"  # the bytes of the clip's first seconds, as its index places them
+FIXED_HEAD = "fixed_head"  # the rest of a fixed head (`probe_head_bytes`): when the index cannot be read
 PROBES = "probes"  # the folder of an execution's staging where probes land
 REQUESTED, STORED, FAILED, SEARCHED = FileState.REQUESTED.value, FileState.STORED.value, FileState.FAILED.value, "searched"
 RANGE = "range"  # the Detector capability (docs/protocol.md, "range: a slice of a file")
@@ -123,3 +129,39 @@ def forget_bytes(paths: Sequence[str | Path | None]) -> None:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+class HeldSlices:
+    """The bytes of a clip that its stored slices hold (`mp4_boxes.HeldBytes`)."""
+
+    def __init__(self, slices: Sequence[FileProbe]) -> None:
+        spans = sorted((p.offset, p.offset + p.bytes_wanted, p.stored_path) for p in slices if p.stored_path)
+        self._spans = [(start, end, path) for start, end, path in spans if end > start]
+        self._starts = [start for start, _, _ in self._spans]
+
+    def read_at(self, pos: int, count: int) -> bytes:
+        index = bisect_right(self._starts, pos) - 1
+        if index < 0 or pos >= self._spans[index][1]:
+            return b""
+        start, end, path = self._spans[index]
+        with open(path, "rb") as fh:
+            fh.seek(pos - start)
+            return fh.read(min(count, end - pos))
+
+    def first_missing(self, start: int, end: int) -> int | None:
+        pos = start
+        for span_start, span_end, _ in self._spans:
+            if span_start <= pos < span_end:
+                pos = span_end
+        return pos if pos < end else None
+
+    def missing(self, start: int, end: int) -> tuple[int, int] | None:
+        """The part of [start, end) to ask for: from its first byte not held to its last."""
+        first = self.first_missing(start, end)
+        if first is None:
+            return None
+        last = end
+        for span_start, span_end, _ in reversed(self._spans):
+            if span_start < last <= span_end:
+                last = span_start
+        return first, max(last, first + 1)

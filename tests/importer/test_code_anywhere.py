@@ -10,13 +10,15 @@ import pytest
 from sqlalchemy import select
 
 from app.db.models import ExecutionFile, FileProbe, ImportedFile, PipelineStep
-from tests.importer.big_cards import BASE, write_big_code_card
+from tests.importer.big_cards import BASE, write_big_code_card, write_fragmented_code_card
 from tests.importer.loopback import LoopbackDetector, start_station, wait_execution
 
 DAY = "2026-11-23"
 SMALL_FILE_BYTES = 100_000  # every clip of these cards is above it: "big"
 SERIAL = "C3441325099999"
-HEAD_BYTES = 64_000  # the first ~0.4 s of these clips: the frame at 0 s, where the codes are
+INDEX_HEAD_BYTES = 32_000  # the head asked first, to find the index: ftyp and mdat's header
+FIXED_HEAD_BYTES = 600_000  # the first ~4 s of these clips, searched when the index cannot be read
+CODE_CLIP_BYTES = 40_000_000  # the long card's code clips, made big (a sparse `free` box before the index)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,12 @@ def four_k_card(tmp_path_factory):
 @pytest.fixture(scope="module")
 def long_card(tmp_path_factory):
     return write_big_code_card(tmp_path_factory.mktemp("cardlong"), four_k=False, jump_s=12.0,
-                               spec=replace(BASE, camera_serial=SERIAL))
+                               spec=replace(BASE, camera_serial=SERIAL), code_clips_bytes=CODE_CLIP_BYTES)
+
+
+@pytest.fixture(scope="module")
+def fragmented_card(tmp_path_factory):
+    return write_fragmented_code_card(tmp_path_factory.mktemp("cardfrag"))
 
 
 @pytest.fixture(params=["sqlite+embedded-redis", "postgres+external-redis"])
@@ -38,7 +45,8 @@ async def station(request, tmp_path, redis_prefix):
         db_url = redis_url = None
     station = await start_station(tmp_path / "data", small_file_bytes=SMALL_FILE_BYTES, db_url=db_url,
                                   redis_url=redis_url, redis_prefix=redis_prefix)
-    station.settings.probe_head_bytes = HEAD_BYTES
+    station.settings.index_head_bytes = INDEX_HEAD_BYTES
+    station.settings.probe_head_bytes = FIXED_HEAD_BYTES
     yield station
     await station.stop()
 
@@ -113,11 +121,17 @@ async def test_a_range_detector_finds_every_passenger_for_a_small_fraction_of_th
     # The camera's serial came with the slices (the index at the tail): each jump in its folder.
     for booking_id, name in card.passengers.items():
         assert [p.name for p in (station.settings.library / DAY / f"{booking_id} {name}").iterdir() if p.is_dir()] == [SERIAL]
-    # Slices were asked as head, then the MP4 index at the tail (GoPro writes it last).
-    size = next(f["size"] for f in card.listing if f["path"].endswith("GX010002.MP4"))
-    head, tail = [(f["offset"], f["length"]) for r in detector.requests for f in r["files"]
-                  if "length" in f and f["path"].endswith("GX010002.MP4")]
-    assert head == (0, HEAD_BYTES) and tail[0] > head[1] and sum(tail) == size
+    # A code clip: a small head, the box headers after its mdat, its index (GoPro writes it last),
+    # then only the bytes of its first seconds, right after the head.
+    asked = [(f["offset"], f["length"]) for r in detector.requests for f in r["files"]
+             if "length" in f and f["path"].endswith("GX010002.MP4")]
+    assert asked[0] == (0, INDEX_HEAD_BYTES)
+    assert sum(asked[-2]) == CODE_CLIP_BYTES
+    assert asked[-1][0] == INDEX_HEAD_BYTES
+    for name in ("GX010002.MP4", "GX010004.MP4"):
+        print(f"\n{name}: {found[name]['bytes']} bytes of {CODE_CLIP_BYTES} moved to find its code")
+        assert found[name]["bytes"] < 0.05 * CODE_CLIP_BYTES
+    assert found["GX010002.MP4"]["bytes"] == sum(length for _, length in asked)
     fraction = moved_when_known[0] / card.total_bytes
     print(f"\nbytes moved before every passenger was known: {moved_when_known[0]} of {card.total_bytes} "
           f"({fraction:.1%}); the whole card afterwards: {detector.bytes_sent}")
@@ -129,3 +143,30 @@ async def test_a_range_detector_finds_every_passenger_for_a_small_fraction_of_th
         assert Path(stored).read_bytes() == (card.root / path).read_bytes()
     probes_left = await station.db.read(lambda s: s.scalars(select(FileProbe.stored_path)).all())
     assert not [p for p in probes_left if p and Path(p).exists()]  # slices deleted once searched
+
+
+async def test_clips_whose_index_cannot_be_read_are_searched_in_a_fixed_head_then_whole(station, fragmented_card):
+    """A fragmented MP4 (its index holds no sample tables) with the code at its start: the station
+    cannot place its first seconds from the index, and finds the code in the fixed head instead.
+    A clip that is no MP4 at all: its fixed head cannot be read either, so it is fetched whole."""
+    card = fragmented_card
+    detector = LoopbackDetector(card.root, station, announced=frozenset({"upload", "range"}))
+    station.orchestrator.link = detector
+    ack = await station.orchestrator.file_list("desk-left", "CARD-FRAG", "GOPRO", "1", card.listing)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed", timeout=180) == "succeeded"
+
+    for booking_id, name in card.passengers.items():
+        assert passenger_clips(station.settings.library, booking_id, name) == {Path(p).name for p in card.owners}
+    found = await searches(station, ack.execution_id)
+    assert found["GX010001.MP4"]["method"] == "head" and found["GX010001.MP4"]["found"]
+    asked = [(f["offset"], f["length"]) for r in detector.requests for f in r["files"]
+             if "length" in f and f["path"].endswith("GX010001.MP4")]
+    assert asked == [(0, INDEX_HEAD_BYTES), (INDEX_HEAD_BYTES, FIXED_HEAD_BYTES - INDEX_HEAD_BYTES)]
+    logs = await step_logs(station, ack.execution_id, "decode_qr")
+    assert any("GX010001.MP4: its index does not place its first seconds" in line for line in logs)
+    assert any("BK-7101" in line and "a fixed head" in line for line in logs)
+    noise = found["GX010003.MP4"]
+    assert noise["method"] == "whole" and not noise["found"] and "error" in noise
+    asked = [(f["offset"], f.get("length")) for r in detector.requests for f in r["files"]
+             if f["path"].endswith("GX010003.MP4")]
+    assert asked == [(0, INDEX_HEAD_BYTES), (INDEX_HEAD_BYTES, 200_000 - INDEX_HEAD_BYTES), (0, None)]

@@ -1,7 +1,7 @@
 """`range` over the real `/detector` socket: a Detector that announced it is asked for slices of
-a big clip (its head, then its MP4 index at the tail), answers them as the protocol says, and
-the station finds the passenger's code from them; a bad slice is rejected and asked again; a
-Detector without `range` never gets a `length`."""
+a big clip (its head, its MP4 index at the tail, then its first seconds), answers them as the
+protocol says, and the station finds the passenger's code from them; a bad slice is rejected
+and asked again; a Detector without `range` never gets a `length`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from app.db.models import PipelineExecution
 from tests.importer.big_cards import write_big_code_card
 from tests.importer.loopback import TOKEN, start_station, wait_execution
 
-HEAD_BYTES = 64_000
+INDEX_HEAD_BYTES = 64_000
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def card(tmp_path_factory):
 @pytest.fixture
 async def station(tmp_path):
     station = await start_station(tmp_path / "data", small_file_bytes=100_000)
-    station.settings.probe_head_bytes = HEAD_BYTES
+    station.settings.index_head_bytes = INDEX_HEAD_BYTES
     yield station
     await station.stop()
 

@@ -11,7 +11,8 @@ from app.media.errors import MediaReadError
 from app.media.mp4_boxes import read_udta_strings
 from app.pipeline import probes
 from app.pipeline.base import BaseStep, StepContext, StepResult
-from app.pipeline.code_search import PROXY, SLICES, WHOLE, Move, next_move, search_record
+from app.pipeline.code_search import (HEAD, PROXY, SLICES, WHOLE, Located, Move, locate_first_seconds, next_move,
+                                      search_record)
 from app.pipeline.fetching import report_request
 from app.pipeline.import_options import ImportOptions
 from app.pipeline.library import Library
@@ -35,8 +36,16 @@ class DecodeQr(BaseStep):
         clip, options = await ctx.db.run(lambda s: (
             s.get_one(ExecutionFile, file_id), ImportOptions.of(s.get_one(PipelineExecution, ctx.execution_id), ctx.settings)))
         frame_dir = library.frames_dir(ctx.execution_id)
+        located: Located | None = None
         while True:
-            move: Move = await ctx.db.run(lambda s: next_move(s, ctx, file_id, library))
+            move: Move = await ctx.db.run(lambda s, found=located: next_move(s, ctx, file_id, library, found))
+            located = None
+            if move.action == "locate":
+                located = await ctx.offload(locate_first_seconds, move, options.qr_window_s, options.qr_interval_s)
+                if located.window is None:
+                    ctx.log.info("%s: its index does not place its first seconds (%s); a fixed head instead",
+                                 clip.path, located.error)
+                continue
             if move.action == "wait":
                 report_request(ctx, move.request_id, f"{clip.path}: {move.reason}")
                 return StepResult.wait(f"{clip.path}: waiting for {move.reason}")
@@ -63,7 +72,8 @@ class DecodeQr(BaseStep):
                      options: ImportOptions, serial: str | None) -> StepResult:
         record = search_record(move, scan.found is not None, camera_serial=serial)
         await self._record(ctx, clip.id, move, record)
-        how = {WHOLE: "the whole clip", PROXY: "its GoPro proxy", SLICES: "slices of it (head and index)"}[move.method]
+        how = {WHOLE: "the whole clip", PROXY: "its GoPro proxy", SLICES: "slices of it (index and first seconds)",
+               HEAD: "slices of it (a fixed head)"}[move.method]
         for ignored in scan.ignored:
             ctx.log.info("ignored a QR code at %.1f s that is not a passenger code (%s): %.80s",
                          ignored.time_s, ignored.reason, ignored.text)
@@ -101,12 +111,12 @@ class DecodeQr(BaseStep):
             return [p.stored_path for p in used]
 
         leftovers = await ctx.db.run(store)
-        probes.forget_bytes([*leftovers, move.path if move.method == SLICES else None])
+        probes.forget_bytes([*leftovers, move.path if move.method in (SLICES, HEAD) else None])
 
 
 def _scan(move: Move, options: ImportOptions, frame_dir: Path) -> tuple[QrScan, str | None]:
     """The scan, and the camera's serial from the clip's index (a proxy's is not the clip's)."""
-    if move.method == SLICES:
+    if move.method in (SLICES, HEAD):
         probes.assemble(move.slices, move.size, move.path)
     scan = scan_clip(move.path, window_s=options.qr_window_s, interval_s=options.qr_interval_s, frame_dir=frame_dir)
     return scan, _serial(move) if move.method != PROXY else None
