@@ -157,7 +157,7 @@ class Orchestrator:
     # -- a card is listed -------------------------------------------------------------------
     async def file_list(self, detector_id: str, card_id: str, label: str | None, slot: str | None,
                         files: Sequence[dict[str, Any]]) -> FileListAck:
-        listing = _unique_paths(files)
+        listed = _unique_paths(files)  # before the transaction: it holds SQLite's one writer
         import_proxies = self.settings.import_proxies
         # Steps (on any worker) choose how to search clips by what this Detector can do.
         capabilities = sorted(self.link.capabilities(detector_id))
@@ -174,16 +174,15 @@ class Orchestrator:
                 _tie_to(session, running, detector_id)
                 running.params = {**running.params, "capabilities": capabilities}
                 return ack, "resumed"
-            split = split_listing(
-                session, [ListedFile(f["path"], f["size"], _when(f["modified"])) for f in listing], import_proxies)
+            split = split_listing(session, listed, import_proxies)
             execution = self.engine.create_execution(
                 session, card_import.NAME, detector_id=detector_id, card_id=card_id, card_label=label, slot=slot,
-                files_total=len(listing), files_new=len(split.new),
-                params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings)),
+                files_total=len(listed), files_new=len(split.new),
+                params={"files": _stored_listing(listed), "options": asdict(ImportOptions.from_settings(self.settings)),
                         "branding": branding_params(self.settings),
                         "capabilities": capabilities},
             )
-            return FileListAck(execution.id, len(listing), len(split.new)), "created"
+            return FileListAck(execution.id, len(listed), len(split.new)), "created"
 
         ack, outcome = await self.db.run(open_or_create)
         if outcome == "created":
@@ -672,12 +671,20 @@ def _requested_file(session: Session, detector_id: str, request_id: str, path: s
     return card_file
 
 
-def _unique_paths(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
+def _unique_paths(files: Sequence[dict[str, Any]]) -> list[ListedFile]:
+    """The listing once per path, `modified` as the aware datetime the net layer parsed (a
+    string is parsed here: callers other than the net layer)."""
+    seen: dict[str, ListedFile] = {}
     for entry in files:
-        seen.setdefault(entry["path"], {"path": entry["path"], "size": int(entry["size"]),
-                                        "modified": _when(entry["modified"]).isoformat()})
+        path = entry["path"]
+        if path not in seen:
+            seen[path] = ListedFile(path, int(entry["size"]), _when(entry["modified"]))
     return list(seen.values())
+
+
+def _stored_listing(listed: Sequence[ListedFile]) -> list[dict[str, Any]]:
+    """The listing as the execution keeps it (`receive_file_list` makes its files from it)."""
+    return [{"path": f.path, "size": f.size, "modified": f.modified.isoformat()} for f in listed]
 
 
 def _when(value: str | datetime) -> datetime:
