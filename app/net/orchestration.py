@@ -30,7 +30,8 @@ class UploadTargetLike(Protocol):
 
 
 class OrchestratorPort(Protocol):
-    # `files`: the listing's entries, `modified` parsed to an aware datetime (app/net/protocol.py).
+    # `files`: the listing's entries, `modified` as sent and `modified_at` its aware datetime
+    # (parsed once, by app/net/protocol.py).
     async def file_list(self, detector_id: str, card_id: str, label: str | None, slot: str | None,
                         files: Sequence[dict[str, Any]]) -> FileListAckLike: ...
 

@@ -295,8 +295,15 @@ _SEGMENT = r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f]+"  # not "." or "..", no slash
 _PLAIN_PATH = re.compile(rf"(?![A-Za-z]:){_SEGMENT}(?:/{_SEGMENT})*")
 
 
+def _file_entry(name: str, value: Any) -> dict[str, Any]:
+    """One entry through the Schema: raises with the exact reason."""
+    clean = FILE_ENTRY(name, value)
+    return {**clean, "modified": value["modified"], "modified_at": clean["modified"]}
+
+
 def file_entries(name: str, value: Any) -> list[dict[str, Any]]:
-    """A card's listing, `modified` parsed to an aware datetime.
+    """A card's listing. Each entry keeps `modified` as sent (what the station stores) and
+    adds `modified_at`, its aware datetime: parsed once, here, and carried on.
 
     A card lists tens of thousands of files, so the common entry is checked inline on plain
     values (one precompiled match for the path, one parse for the time); any entry that fails
@@ -315,11 +322,11 @@ def file_entries(name: str, value: Any) -> list[dict[str, Any]]:
             modified = _moment(entry["modified"])
             if (modified is not None and type(path) is str and len(path) <= MAX_PATH_CHARS and plain_path(path)
                     and type(size) is int and 0 <= size <= max_size):
-                clean = {"path": path, "size": size, "modified": modified}
+                clean = {"path": path, "size": size, "modified": entry["modified"], "modified_at": modified}
             else:
-                clean = FILE_ENTRY(f"{name}[{len(entries)}]", entry)
+                clean = _file_entry(f"{name}[{len(entries)}]", entry)
         else:
-            clean = FILE_ENTRY(f"{name}[{len(entries)}]", entry)
+            clean = _file_entry(f"{name}[{len(entries)}]", entry)
         if clean["path"] in seen:
             raise ValueError(f"{name}: path {shown(clean['path'])} is listed twice")
         seen.add(clean["path"])

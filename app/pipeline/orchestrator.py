@@ -174,11 +174,13 @@ class Orchestrator:
                 _tie_to(session, running, detector_id)
                 running.params = {**running.params, "capabilities": capabilities}
                 return ack, "resumed"
-            split = split_listing(session, listed, import_proxies)
+            split = split_listing(session, [listed_file for listed_file, _ in listed], import_proxies)
             execution = self.engine.create_execution(
                 session, card_import.NAME, detector_id=detector_id, card_id=card_id, card_label=label, slot=slot,
                 files_total=len(listed), files_new=len(split.new),
-                params={"files": _stored_listing(listed), "options": asdict(ImportOptions.from_settings(self.settings)),
+                # The times as the Detector sent them: receive_file_list parses them (no reformatting here).
+                params={"files": [{"path": f.path, "size": f.size, "modified": text} for f, text in listed],
+                        "options": asdict(ImportOptions.from_settings(self.settings)),
                         "branding": branding_params(self.settings),
                         "capabilities": capabilities},
             )
@@ -671,20 +673,19 @@ def _requested_file(session: Session, detector_id: str, request_id: str, path: s
     return card_file
 
 
-def _unique_paths(files: Sequence[dict[str, Any]]) -> list[ListedFile]:
-    """The listing once per path, `modified` as the aware datetime the net layer parsed (a
-    string is parsed here: callers other than the net layer)."""
-    seen: dict[str, ListedFile] = {}
+def _unique_paths(files: Sequence[dict[str, Any]]) -> list[tuple[ListedFile, str]]:
+    """The listing once per path, each file with its `modified` text as the execution keeps it.
+
+    The net layer hands over `modified_at`, the time it parsed; other callers give the text only.
+    """
+    seen: dict[str, tuple[ListedFile, str]] = {}
     for entry in files:
         path = entry["path"]
         if path not in seen:
-            seen[path] = ListedFile(path, int(entry["size"]), _when(entry["modified"]))
+            modified = entry["modified"]
+            when = entry.get("modified_at") or _when(modified)
+            seen[path] = (ListedFile(path, int(entry["size"]), when), modified if isinstance(modified, str) else when.isoformat())
     return list(seen.values())
-
-
-def _stored_listing(listed: Sequence[ListedFile]) -> list[dict[str, Any]]:
-    """The listing as the execution keeps it (`receive_file_list` makes its files from it)."""
-    return [{"path": f.path, "size": f.size, "modified": f.modified.isoformat()} for f in listed]
 
 
 def _when(value: str | datetime) -> datetime:
