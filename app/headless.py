@@ -35,10 +35,7 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
         f"database: {station.db.describe()}  redis: {station.describe_redis()}",
         flush=True,
     )
-    # Everything alive after start-up stays alive: keep it out of the collector's full passes,
-    # which otherwise stop every thread (uploads, workers) for 100-300 ms on this heap.
-    gc.collect()
-    gc.freeze()
+    freeze_start_up_heap()
     view = ConsoleView(sys.stdout)
     unsubscribe = station.bus.subscribe(view.show)
     unsubscribe_cards = station.bus.subscribe(show_card_end)
@@ -51,6 +48,14 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
         unsubscribe_cards()
         await station.stop()
     return 0
+
+
+def freeze_start_up_heap() -> None:
+    """Everything alive after start-up stays alive: keep it out of the collector's full passes,
+    which otherwise stop every thread (uploads, workers, a listing's ack) for 100-300 ms on this
+    heap. (The window does the same in app/gui/garbage.py, and collects on its own thread.)"""
+    gc.collect()
+    gc.freeze()
 
 
 def card_end_line(event: WireEvent) -> str | None:

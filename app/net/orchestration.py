@@ -30,6 +30,8 @@ class UploadTargetLike(Protocol):
 
 
 class OrchestratorPort(Protocol):
+    # `files`: the listing's entries, `modified` as sent and `modified_at` its aware datetime
+    # (parsed once, by app/net/protocol.py).
     async def file_list(self, detector_id: str, card_id: str, label: str | None, slot: str | None,
                         files: Sequence[dict[str, Any]]) -> FileListAckLike: ...
 

@@ -183,8 +183,11 @@ def sha256_hex(name: str, value: Any) -> str:
     return value.lower()
 
 
-def timestamp(name: str, value: Any) -> str:
-    """ISO 8601 with a zone; kept as sent (the orchestrator parses it)."""
+def timestamp(name: str, value: Any) -> datetime:
+    """ISO 8601 with a zone, parsed once here: the aware datetime is what the station carries."""
+    moment = _moment(value)
+    if moment is not None:
+        return moment
     if not isinstance(value, str) or len(value) > 64:
         raise ValueError(f"{name} must be an ISO 8601 string")
     try:
@@ -193,13 +196,21 @@ def timestamp(name: str, value: Any) -> str:
         raise ValueError(f"{name} {value!r} is not ISO 8601") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{name} {value!r} has no time zone")
-    try:  # 0001-01-01T00:00:00+01:00 is a valid string but no moment in UTC
-        in_range = EARLIEST_TIME <= parsed.astimezone(UTC) < LATEST_TIME
-    except OverflowError:
-        in_range = False
-    if not in_range:
-        raise ValueError(f"{name} {value!r} is outside {EARLIEST_TIME:%Y-%m-%d}..{LATEST_TIME:%Y-%m-%d} (UTC)")
-    return value
+    raise ValueError(f"{name} {value!r} is outside {EARLIEST_TIME:%Y-%m-%d}..{LATEST_TIME:%Y-%m-%d} (UTC)")
+
+
+def _moment(value: Any) -> datetime | None:
+    """The aware datetime of an acceptable `modified`, or None (then `timestamp` says why).
+    Aware datetimes compare as instants, so 0001-01-01T00:00:00+01:00 is simply out of range."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None or not EARLIEST_TIME <= parsed < LATEST_TIME:
+        return None
+    return parsed
 
 
 def card_path(name: str, value: Any) -> str:
@@ -278,15 +289,48 @@ class Schema:
 
 
 FILE_ENTRY = Schema({"path": card_path, "size": integer(0), "modified": timestamp})
+_FILE_KEYS = frozenset(FILE_ENTRY.required)
+_SEGMENT = r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f]+"  # not "." or "..", no slash, backslash or control
+# Every path `path_problem` accepts, in one match (no drive letter, no empty segment).
+_PLAIN_PATH = re.compile(rf"(?![A-Za-z]:){_SEGMENT}(?:/{_SEGMENT})*")
+
+
+def _file_entry(name: str, value: Any) -> dict[str, Any]:
+    """One entry through the Schema: raises with the exact reason."""
+    clean = FILE_ENTRY(name, value)
+    return {**clean, "modified": value["modified"], "modified_at": clean["modified"]}
 
 
 def file_entries(name: str, value: Any) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = string_list(MAX_FILES, FILE_ENTRY)(name, value)
+    """A card's listing. Each entry keeps `modified` as sent (what the station stores) and
+    adds `modified_at`, its aware datetime: parsed once, here, and carried on.
+
+    A card lists tens of thousands of files, so the common entry is checked inline on plain
+    values (one precompiled match for the path, one parse for the time); any entry that fails
+    that goes through FILE_ENTRY, which raises with the exact reason and names the entry.
+    """
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list")
+    if len(value) > MAX_FILES:
+        raise ValueError(f"{name} has more than {MAX_FILES} entries")
+    plain_path, keys, max_size = _PLAIN_PATH.fullmatch, _FILE_KEYS, MAX_INTEGER
+    entries: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for entry in entries:
-        if entry["path"] in seen:
-            raise ValueError(f"{name}: path {shown(entry['path'])} is listed twice")
-        seen.add(entry["path"])
+    for entry in value:
+        if type(entry) is dict and entry.keys() == keys:
+            path, size = entry["path"], entry["size"]
+            modified = _moment(entry["modified"])
+            if (modified is not None and type(path) is str and len(path) <= MAX_PATH_CHARS and plain_path(path)
+                    and type(size) is int and 0 <= size <= max_size):
+                clean = {"path": path, "size": size, "modified": entry["modified"], "modified_at": modified}
+            else:
+                clean = _file_entry(f"{name}[{len(entries)}]", entry)
+        else:
+            clean = _file_entry(f"{name}[{len(entries)}]", entry)
+        if clean["path"] in seen:
+            raise ValueError(f"{name}: path {shown(clean['path'])} is listed twice")
+        seen.add(clean["path"])
+        entries.append(clean)
     return entries
 
 

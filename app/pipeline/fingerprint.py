@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, String, any_, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -26,8 +26,9 @@ FAT_ROUNDING_S = 2
 MAX_ZONE_SHIFT_H = 14  # UTC-12 .. UTC+14
 
 
-@dataclass(frozen=True)
-class ListedFile:
+class ListedFile(NamedTuple):
+    """One file of a card's listing. A tuple: a card lists tens of thousands, made per listing."""
+
     path: str
     size: int
     modified: datetime  # aware

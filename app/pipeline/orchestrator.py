@@ -157,7 +157,7 @@ class Orchestrator:
     # -- a card is listed -------------------------------------------------------------------
     async def file_list(self, detector_id: str, card_id: str, label: str | None, slot: str | None,
                         files: Sequence[dict[str, Any]]) -> FileListAck:
-        listing = _unique_paths(files)
+        listed = _unique_paths(files)  # before the transaction: it holds SQLite's one writer
         import_proxies = self.settings.import_proxies
         # Steps (on any worker) choose how to search clips by what this Detector can do.
         capabilities = sorted(self.link.capabilities(detector_id))
@@ -174,16 +174,17 @@ class Orchestrator:
                 _tie_to(session, running, detector_id)
                 running.params = {**running.params, "capabilities": capabilities}
                 return ack, "resumed"
-            split = split_listing(
-                session, [ListedFile(f["path"], f["size"], _when(f["modified"])) for f in listing], import_proxies)
+            split = split_listing(session, [listed_file for listed_file, _ in listed], import_proxies)
             execution = self.engine.create_execution(
                 session, card_import.NAME, detector_id=detector_id, card_id=card_id, card_label=label, slot=slot,
-                files_total=len(listing), files_new=len(split.new),
-                params={"files": listing, "options": asdict(ImportOptions.from_settings(self.settings)),
+                files_total=len(listed), files_new=len(split.new),
+                # The times as the Detector sent them: receive_file_list parses them (no reformatting here).
+                params={"files": [{"path": f.path, "size": f.size, "modified": text} for f, text in listed],
+                        "options": asdict(ImportOptions.from_settings(self.settings)),
                         "branding": branding_params(self.settings),
                         "capabilities": capabilities},
             )
-            return FileListAck(execution.id, len(listing), len(split.new)), "created"
+            return FileListAck(execution.id, len(listed), len(split.new)), "created"
 
         ack, outcome = await self.db.run(open_or_create)
         if outcome == "created":
@@ -672,11 +673,18 @@ def _requested_file(session: Session, detector_id: str, request_id: str, path: s
     return card_file
 
 
-def _unique_paths(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
+def _unique_paths(files: Sequence[dict[str, Any]]) -> list[tuple[ListedFile, str]]:
+    """The listing once per path, each file with its `modified` text as the execution keeps it.
+
+    The net layer hands over `modified_at`, the time it parsed; other callers give the text only.
+    """
+    seen: dict[str, tuple[ListedFile, str]] = {}
     for entry in files:
-        seen.setdefault(entry["path"], {"path": entry["path"], "size": int(entry["size"]),
-                                        "modified": _when(entry["modified"]).isoformat()})
+        path = entry["path"]
+        if path not in seen:
+            modified = entry["modified"]
+            when = entry.get("modified_at") or _when(modified)
+            seen[path] = (ListedFile(path, int(entry["size"]), when), modified if isinstance(modified, str) else when.isoformat())
     return list(seen.values())
 
 

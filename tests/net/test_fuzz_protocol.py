@@ -24,6 +24,7 @@ from app.net.protocol import (
     ProtocolError,
     Role,
     SessionMachine,
+    path_problem,
     validate_copy_request,
 )
 
@@ -148,3 +149,26 @@ def test_copy_requests_are_checked_with_protocol_errors_only(value):
         validate_copy_request(value if isinstance(value, dict) else {"files": value})
     except ProtocolError:
         pass
+
+
+# Paths made of the pieces the rules are about: separators, dots, drive letters, controls.
+CARD_PATH = st.lists(st.sampled_from(["DCIM", "a", "é", ".", "..", "...", "/", "\\", "C:", "z:", " ", "\x00", "\n",
+                                      "\x7f", "GX010001.MP4"]), max_size=8).map("".join) | st.text(max_size=30)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(CARD_PATH)
+def test_a_listing_takes_exactly_the_paths_the_page_allows(path):
+    # A listing is checked entry by entry in a fast inline loop; it must agree with the rules.
+    machine = ready(Role.DETECTOR)
+    raw = json.dumps({"type": "sd:file_list", "id": "L", "data": {"card_id": "C", "files": [
+        {"path": "DCIM/OK.MP4", "size": 1, "modified": "2026-11-23T10:15:30Z"},
+        {"path": path, "size": 1, "modified": "2026-11-23T10:15:30Z"}]}})
+    try:
+        message = machine.receive_text(raw)
+    except ProtocolError as error:
+        assert path_problem(path) is not None or path == "DCIM/OK.MP4"
+        assert error.code == "bad_message" and "data.files[1]" in error.message or "twice" in error.message
+    else:
+        assert path_problem(path) is None
+        assert [f["path"] for f in message.data["files"]] == ["DCIM/OK.MP4", path]

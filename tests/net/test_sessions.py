@@ -9,6 +9,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 from websockets.asyncio.client import connect
@@ -55,8 +56,10 @@ async def test_listing_is_acked_with_the_orchestrators_counts(station):
     ack = await recv_json(ws)
     assert ack == {"type": "sd:file_list_ack", "data": {
         "card_id": "3A1F-77C2", "execution_id": 7, "files_total": 1, "files_new": 1, "ref": "c0ffee-01"}}
+    # The time reaches the orchestrator as sent and parsed (once, by the net layer).
     assert station.orchestrator.args_of("file_list") == [("desk-left", "3A1F-77C2", "GOPRO-ANA", "1", [
-        {"path": CARD_FILE, "size": 48211456, "modified": "2026-11-23T10:15:30Z"}])]
+        {"path": CARD_FILE, "size": 48211456, "modified": "2026-11-23T10:15:30Z",
+         "modified_at": datetime(2026, 11, 23, 10, 15, 30, tzinfo=UTC)}])]
     assert station.health()["detectors"] == 1
     await ws.close()
 
