@@ -174,7 +174,7 @@ async def measure_ack(data_dir: Path, db_url: str, files: list[ListedFile], runs
         async with websockets.connect(f"ws://127.0.0.1:{station.port}/detector", max_size=None,
                                       compression=None) as ws:
             await ws.send(json.dumps({"type": "hello", "data": {"role": "detector", "detector_id": "bench",
-                                                                "token": TOKEN, "capabilities": ["upload"]}}))
+                                                                "token": TOKEN, "capabilities": ["upload", "status"]}}))
             assert json.loads(await ws.recv())["type"] == "welcome"
             for run in range(runs):
                 # Each run is another card id: a card listed while its import is open resumes it instead.
@@ -189,12 +189,18 @@ async def measure_ack(data_dir: Path, db_url: str, files: list[ListedFile], runs
                 over_ws.append(time.perf_counter() - started)
                 if reply["type"] != "sd:file_list_ack" or reply["data"]["files_new"] != 0:
                     raise RuntimeError(f"unexpected reply: {str(reply)[:300]}")
+                # One card at a time, as at the desk: the next listing waits for this card's status
+                # (sent after the ack), or it would be timed against that work on another thread.
+                while reply["type"] != "sd:card_status":
+                    reply = json.loads(await ws.recv())
         for run in range(runs):
             started = time.perf_counter()
             ack = await station.orchestrator.file_list("bench", f"BENCH-DIRECT-{run}", None, None, listing)
             direct.append(time.perf_counter() - started)
             if ack.files_new != 0:
                 raise RuntimeError(f"{ack.files_new} files new on a card imported before")
+            if station.card_end is not None:
+                await station.card_end.refresh(ack.execution_id)  # its status, before the next card
     finally:
         await station.stop()
     return over_ws, direct
