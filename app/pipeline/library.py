@@ -16,6 +16,9 @@ from pathlib import Path, PurePosixPath
 UNASSIGNED = "_unassigned"
 STAGING = ".ingest-staging"
 FRAMES = ".ingest-frames"
+# Videos whose footage was all moved to other passengers: kept (nothing is deleted), out of the
+# passenger's folder, where a hand-off link or the crew would take them for the passenger's own.
+RETIRED = ".ingest-retired"
 MAX_COMPONENT = 100
 
 _FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
@@ -100,6 +103,9 @@ class Library:
 
     def jump_dir(self, day: str, booking_id: str, passenger_name: str) -> Path:
         return self.root / day / jump_folder_name(booking_id, passenger_name)
+
+    def retired_dir(self, day: str, folder_name: str) -> Path:
+        return self.root / RETIRED / day / safe_component(folder_name)
 
     def unassigned_dir(self, day: str, card_id: str) -> Path:
         return self.root / day / UNASSIGNED / safe_component(card_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -174,3 +175,39 @@ async def test_warnings_a_crew_should_check(station, tmp_path):
     # The other passengers of the day: clips a minute apart, every one searched.
     assert not [w for p in passengers if p["booking_id"] != dora.booking_id for w in p["warnings"]
                 if w["kind"] in ("never_searched", "long_after_code")]
+
+
+async def test_a_passenger_whose_every_clip_is_moved_away_keeps_no_video_of_anothers_jump(station, card):
+    """Ana's clips all go to Ben: the video made of them leaves Ana's folder (kept, moved to the
+    library's retired videos, not deleted); Ana waits for footage and a hand-off link gives nothing."""
+    ana_card, ben_card = card.passengers
+    passengers = {p["booking_id"]: p for p in (await station.orchestrator.passengers(DAY))["passengers"]}
+    ana, ben = passengers[ana_card.booking_id], passengers[ben_card.booking_id]
+    old_video = Path(ana["video"]["path"])
+    first_clip = next(c for c in ana["clips"] if c["kind"] == "video")
+    ana_jump = await station.db.read(lambda s: s.get(ExecutionFile, first_clip["file_id"]).jump_id)
+    link = await station.handoff.create_link(ana_jump)  # handed to Ana's phone before the crew's moves
+    assert await asyncio.to_thread(lambda: urllib.request.urlopen(link.video_url, timeout=10).status) == 200
+    ui = await open_ui(station)
+    try:
+        for n, clip in enumerate(c for c in ana["clips"] if c["kind"] == "video"):
+            answer = await ui.ask("passenger:move_clip", {"file_id": clip["file_id"], "passenger_id": ben["passenger_id"]},
+                                  f"m{n}")
+            assert answer["type"] == "passenger:move_clip_result"
+        await renders_done(station)
+    finally:
+        await ui.ws.close()
+    after = {p["booking_id"]: p for p in (await station.orchestrator.passengers(DAY))["passengers"]}
+    assert after[ana_card.booking_id]["video"]["state"] == "waiting"
+    assert after[ana_card.booking_id]["video"].get("path") is None
+    assert not old_video.exists()
+    # The last video rendered of Ana's footage (after each move it was made again of what was left).
+    [retired] = list((station.settings.library / ".ingest-retired" / DAY).rglob("*.mp4"))
+    assert retired.parent.name == old_video.parent.name and duration_s(retired) > 0
+    ben_s = sum(duration_s(card.root / c) for c in ben_card.clips + ana_card.clips)
+    assert after[ben_card.booking_id]["video"]["duration_s"] == pytest.approx(ben_s, abs=0.3)
+    document = json.loads((Path(ana["folder"]) / "passenger.json").read_text())
+    assert not document.get("video")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(lambda: urllib.request.urlopen(link.video_url, timeout=10))
+    assert refused.value.code == 404

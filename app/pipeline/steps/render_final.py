@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import partial
 from pathlib import Path
@@ -13,7 +14,7 @@ from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.file_kinds import VIDEO
 from app.pipeline.filing import write_passenger_json
 from app.pipeline.branding_options import branding_of, branding_params
-from app.pipeline.library import preview_path, video_name
+from app.pipeline.library import Library, move_into, preview_path, video_name
 from app.pipeline.passengers import edit_order
 from app.pipeline.registry import register
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from app.media.render import RenderResult
 
 MAX_RENDERS = 5  # footage that keeps arriving during renders: stop chasing it after this many
+MOVED_CLIP_PAUSE_S = 1.0  # a clip gone from under a render: its move's record is about to commit
 
 
 @register
@@ -61,8 +63,13 @@ class RenderFinal(BaseStep):
         for _ in range(MAX_RENDERS):
             clips, output = await ctx.db.run(clips_of)
             if not clips:
-                await ctx.db.run(lambda s: _set_state(s, passenger_id, VideoState.WAITING))
+                retired = await ctx.db.run(partial(_retire_video, passenger_id=passenger_id,
+                                                   library=Library(ctx.settings.library)))
                 ctx.log.warning("no readable video clip for this passenger: nothing to render")
+                for path in retired:
+                    ctx.log.warning("its earlier video holds none of its footage now: moved to %s", path)
+                ctx.emit(PassengerUpdated(passenger_id=passenger_id, video_state=VideoState.WAITING.value,
+                                          reason="no footage", execution_id=ctx.execution_id))
                 return StepResult.skip("no readable video clip")
             ctx.log.info("rendering %d clips into %s", len(clips), output.name)
             ctx.emit(PassengerUpdated(passenger_id=passenger_id, video_state=VideoState.RENDERING.value,
@@ -71,6 +78,13 @@ class RenderFinal(BaseStep):
             try:
                 branded = await ctx.offload(_render, clips, output, branding, title)
             except Exception as exc:
+                moved_away = [c for c in clips if not c.exists()]
+                if moved_away or await ctx.db.run(lambda s, clips=clips: clips_of(s)[0] != clips):
+                    # The crew moved a clip while it was read: its file is elsewhere now (its record
+                    # follows when the move commits, a moment later).
+                    ctx.log.info("a clip was moved while rendering (%s): rendering again", exc)
+                    await asyncio.sleep(MOVED_CLIP_PAUSE_S)
+                    continue
                 error = str(exc)
                 await ctx.db.run(partial(_set_state, passenger_id=passenger_id, state=VideoState.FAILED, error=error))
                 ctx.emit(PassengerUpdated(passenger_id=passenger_id, video_state=VideoState.FAILED.value,
@@ -129,6 +143,25 @@ def _passenger_id(session, params, execution_id: int) -> int | None:
         return jump.passenger_id if jump is not None else None
     passenger_id = (session.get(PipelineExecution, execution_id).params or {}).get("passenger_id")
     return int(passenger_id) if passenger_id is not None else None
+
+
+def _retire_video(session, passenger_id: int, library: Library) -> list[Path]:
+    """A passenger left without footage (every clip moved to another passenger): the video made
+    of it, and its preview, leave the passenger's folder for the library's retired videos, so no
+    hand-off link or crew member gives someone else's jump as theirs. Moved, never deleted."""
+    passenger = session.get_one(Passenger, passenger_id)
+    passenger.video_state, passenger.video_error = VideoState.WAITING, None
+    retired: list[Path] = []
+    video = Path(passenger.folder) / video_name(passenger)
+    for path in (video, preview_path(video)):
+        if path.is_file():
+            retired.append(move_into(path, library.retired_dir(passenger.day, Path(passenger.folder).name)))
+    passenger.video_path, passenger.duration_s = None, None
+    for jump in passenger.jumps:
+        jump.video_path, jump.duration_s = None, None
+    if passenger.jumps:
+        write_passenger_json(passenger.jumps[0])
+    return retired
 
 
 def _set_state(session, passenger_id: int, state: VideoState, error: str | None = None) -> None:
