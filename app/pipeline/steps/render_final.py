@@ -78,8 +78,10 @@ class RenderFinal(BaseStep):
             try:
                 branded = await ctx.offload(_render, clips, output, branding, title)
             except Exception as exc:
-                moved_away = [c for c in clips if not c.exists()]
-                if moved_away or await ctx.db.run(lambda s, clips=clips: clips_of(s)[0] != clips):
+                def clips_changed(session, rendered: list[Path] = clips) -> bool:
+                    return clips_of(session)[0] != rendered
+
+                if not all(c.exists() for c in clips) or await ctx.db.run(clips_changed):
                     # The crew moved a clip while it was read: its file is elsewhere now (its record
                     # follows when the move commits, a moment later).
                     ctx.log.info("a clip was moved while rendering (%s): rendering again", exc)
