@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from app.net.protocol import (
@@ -73,7 +74,7 @@ class CopyRequest:
 class WipeEntry:
     path: str
     size: int
-    modified: str
+    modified: datetime  # aware: as the protocol's timestamp check parsed it
 
 
 @dataclass(frozen=True)

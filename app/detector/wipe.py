@@ -30,8 +30,10 @@ class WipeResult:
         self.kept.append({"path": path, "reason": reason})
 
 
-def _seconds(modified: str) -> int:
-    return math.floor(datetime.fromisoformat(modified).timestamp())
+def _seconds(modified: str | datetime) -> int:
+    """Whole seconds since the epoch: the card's listing keeps text, a wipe request's entry the parsed time."""
+    moment = modified if isinstance(modified, datetime) else datetime.fromisoformat(modified)
+    return math.floor(moment.timestamp())
 
 
 def wipe_card(card: Card, request: WipeRequest) -> WipeResult:

@@ -138,11 +138,15 @@ async def test_reference_detector_imports_a_generated_card_end_to_end(tmp_path, 
             # Small files first, in their own request.
             assert sorted(f["path"] for f in requests[0]["files"]) == qr_clips
             assert all(f["size"] < threshold for f in requests[0]["files"])
-            requested = [f["path"] for r in requests for f in r["files"]]
+            asked = [f for r in requests for f in r["files"]]
+            requested = [f["path"] for f in asked if "length" not in f]  # whole files
             assert sorted(requested) == sorted(f.path for f in imported)
-            assert not set(requested) & set(card.proxies)
+            assert not {f["path"] for f in asked} & set(card.proxies)
+            # The Detector announced `range`: big clips were searched from slices before being asked whole.
+            slices = [f for f in asked if "length" in f]
+            assert slices and all(f["size"] >= threshold and f["path"] in requested for f in slices)
             stored = [m["data"]["path"] for m in received if m["type"] == "sd:file_stored"]
-            assert sorted(stored) == sorted(requested)
+            assert sorted(stored) == sorted(f["path"] for f in asked)
             assert not [m for m in received if m["type"] in ("sd:file_rejected", "error")]
 
             # -- the UI channel saw the events in order ----------------------------------------------
