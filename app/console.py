@@ -4,10 +4,13 @@ duration), on the console and in the log file."""
 from __future__ import annotations
 
 import logging
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from app.core_events import WireEvent
 from app.events import Event
+
+if TYPE_CHECKING:
+    from app.console_out import ConsoleOut
 
 log = logging.getLogger("app.events")
 
@@ -85,7 +88,7 @@ class ConsoleView:
     # Transfer progress arrives up to 4 times a second per file: the console shows only the ends.
     QUIET = {"transfer:progress"}
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: ConsoleOut) -> None:
         self.out = out
         self.passengers = PassengerMemory()
 
@@ -97,5 +100,5 @@ class ConsoleView:
         if data.get("step") and not data.get("key") and self.passengers.key_for(data):
             data = {**data, "key": self.passengers.key_for(data)}
         line = format_event(Event(event.type, data), self.passengers.name_for(data))
-        print(line, file=self.out, flush=True)
+        self.out.line(line)
         log.info("%s", line)  # the log file keeps the same story (headless logs go to the file only)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+from functools import partial
 
 from app.config import Settings
 from app.console import ConsoleView
+from app.console_out import ConsoleOut
 from app.core_events import WireEvent
 from app.shutdown import stop_on_signals
 from app.station import StartupError, Station
@@ -36,17 +38,19 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
         flush=True,
     )
     freeze_start_up_heap()
-    view = ConsoleView(sys.stdout)
+    console = ConsoleOut(sys.stdout)  # from here on the loop never waits for the console
+    view = ConsoleView(console)
     unsubscribe = station.bus.subscribe(view.show)
-    unsubscribe_cards = station.bus.subscribe(show_card_end)
+    unsubscribe_cards = station.bus.subscribe(partial(show_card_end, console))
     stop = stop_on_signals()
     try:
         await stop.wait()
-        print("stopping…", flush=True)
+        console.line("stopping…")
     finally:
         unsubscribe()
         unsubscribe_cards()
         await station.stop()
+        console.close()
     return 0
 
 
@@ -73,8 +77,8 @@ def card_end_line(event: WireEvent) -> str | None:
     return None
 
 
-def show_card_end(event: WireEvent) -> None:
+def show_card_end(console: ConsoleOut, event: WireEvent) -> None:
     line = card_end_line(event)
     if line is not None:
-        print(line, flush=True)
+        console.line(line)
         log.info("%s", line)

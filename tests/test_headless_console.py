@@ -98,3 +98,32 @@ def test_headless_lines_name_passengers_and_status_retry_work_against_it(tmp_pat
 
     log_text = (data / "logs" / "station.log").read_text(encoding="utf-8")
     assert failed.split("  ", 1)[1] in log_text, "the log file holds the same lines"
+
+
+def test_a_console_nobody_reads_does_not_stop_the_station(tmp_path: Path):
+    """A terminal paused with Ctrl-S, or a pipe nobody reads: the console fills, the station
+    goes on importing; the waiting lines come out once the console is read again."""
+    import fcntl
+    import termios
+
+    card = make_card(tmp_path / "card", "CARD-P")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "config.toml").write_text(tomli_w.dumps({"small_file_bytes": card.threshold}))
+    with running_station("--data-dir", str(data)) as station:
+        out = station.process.stdout
+        pipe_size = fcntl.fcntl(out.fileno(), 1031, 4096)  # F_SETPIPE_SZ: a one-page pipe, full in a few lines
+        detector = start_detector(station.port, station.token, card, "desk-p", "Desk P", tmp_path / "detector.log")
+        try:
+            videos = [video_path(data / "library", p.booking_id, p.passenger_name) for p in card.card.passengers]
+            deadline = time.monotonic() + 120
+            while not all(v.is_file() for v in videos) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            waiting = int.from_bytes(fcntl.ioctl(out.fileno(), termios.FIONREAD, b"\0\0\0\0"), "little")
+            # Full: no room for another line (a line longer than the room left waits whole).
+            assert waiting > pipe_size - 512, f"the console was not full ({waiting} bytes): the test shows nothing"
+            assert all(v.is_file() for v in videos), "the import stopped with the console"
+            lines = Lines(out)
+            lines.wait_for(r"pipeline:completed")
+        finally:
+            stop_process(detector)
