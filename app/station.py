@@ -30,8 +30,10 @@ from app.net.server import StationServer
 from app.net.tls import StationCertificate, station_certificate
 from app.pipeline.card_end import CardEnd
 from app.pipeline.engine import PipelineEngine
+from app.pipeline.library import Library
 from app.pipeline.library_identity import LibraryIdentity, LibraryUnreachable, claim_library
 from app.pipeline.orchestrator import Orchestrator
+from app.pipeline.staging import cancelled_stagings, sweep_cancelled
 from app.net.service import NetService
 from app.version import __version__
 
@@ -95,6 +97,9 @@ class Station:
         await asyncio.get_running_loop().run_in_executor(None, upgrade, self.db.engine)
         # The setup's library: workers on other machines file there, and check they reach it.
         self.library = await self.db.run(lambda session: claim_library(session, settings.library))
+        # A cancelled import runs no more steps: what it left in staging goes now, before any upload.
+        stagings = await self.db.read(lambda session: cancelled_stagings(session, Library(settings.library)))
+        await asyncio.get_running_loop().run_in_executor(None, sweep_cancelled, stagings)
 
         if settings.redis_url:
             self.redis_url = settings.redis_url
