@@ -231,7 +231,7 @@ async def test_a_library_copy_that_does_not_read_back_identical_leaves_the_card_
     station.settings.wipe_after_import = True
     ana = card.passengers[0]
     folder = station.settings.library / "2026-11-23" / f"{ana.booking_id} {ana.passenger_name}"
-    real_clean = cleanup_step._clean
+    real_clean = cleanup_step.clean_staging
 
     def clean_and_damage(staging):  # the disk flips a bit after the file was stored and filed
         [damaged] = folder.rglob(Path(ana.clips[-1]).name)  # in its camera's subfolder
@@ -240,7 +240,7 @@ async def test_a_library_copy_that_does_not_read_back_identical_leaves_the_card_
         damaged.write_bytes(bytes(data))
         return real_clean(staging)
 
-    monkeypatch.setattr(cleanup_step, "_clean", clean_and_damage)
+    monkeypatch.setattr(cleanup_step, "clean_staging", clean_and_damage)
     async with ScriptedDetector(station.port, station.settings.token, card.root, ["upload", "status", "wipe"]) as detector:
         await detector.send("sd:file_list", {"card_id": "CARD-END-4", "files": card.file_list()})
         execution_id = (await detector.wait_for("sd:file_list_ack"))["execution_id"]
