@@ -81,8 +81,12 @@ class Library:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    @property
+    def staging_root(self) -> Path:
+        return self.root / STAGING
+
     def staging_dir(self, execution_id: int) -> Path:
-        return self.root / STAGING / str(execution_id)
+        return self.staging_root / str(execution_id)
 
     def staged_path(self, execution_id: int, file_id: int, card_path: str = "") -> Path:
         """Where a verified upload lands before it is filed. Named by the station's own file id,

@@ -53,7 +53,7 @@ def clean_staging(staging: Path) -> tuple[int, list[str]]:
 
 def cancelled_stagings(session: Session, library: Library) -> list[Path]:
     """The staging folders of imports that were cancelled."""
-    root = library.staging_dir(0).parent
+    root = library.staging_root
     ids = [int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit()] if root.is_dir() else []
     if not ids:
         return []
