@@ -8,9 +8,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+import zxingcpp
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QImage
 
@@ -35,10 +35,11 @@ def _status(url: str) -> int:
         return error.code
 
 
-def _decode(image: QImage) -> str:
+def _decode(image: QImage) -> list[str]:
+    """What a phone's camera reads: zxing-cpp (OpenCV's own detector misses ~2 % of valid codes)."""
     image = image.convertToFormat(QImage.Format.Format_Grayscale8)
     pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())[:, :image.width()]
-    return cv2.QRCodeDetector().detectAndDecode(np.ascontiguousarray(pixels))[0]
+    return [code.text for code in zxingcpp.read_barcodes(np.ascontiguousarray(pixels))]
 
 
 async def _passenger_with_video(window) -> tuple[int, Path]:
@@ -63,7 +64,7 @@ def test_hand_off_shows_the_link_as_a_qr_code_and_revokes_it(run_async, station_
             _actions(window, Kind.JUMP, jump_id)["Hand-off…"].trigger()
             dialog = await wait_until(lambda: window.controller.handoff_dialog, what="the hand-off dialog")
             assert dialog.url.startswith(f"http://127.0.0.1:{window.station.handoff.port}/h/")
-            assert _decode(dialog.qr.pixmap().toImage()) == dialog.url  # what the phone's camera reads
+            assert _decode(dialog.qr.pixmap().toImage()) == [dialog.url]  # what the phone's camera reads
             assert await asyncio.to_thread(_status, dialog.url) == 200
             dialog.revoke_button.click()
             await window.controller.idle()

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import psutil
 import pytest
+import zxingcpp
 
 from app.handoff.links import HandoffError
 from tests.handoff.conftest import T0, http_get, recorded_downloads
@@ -123,8 +124,8 @@ async def test_no_link_for_a_passenger_without_a_video(station, passenger):
 async def test_the_qr_code_holds_the_link(station, passenger):
     link = await station.handoff.create_link(passenger.jump_id)
     picture = cv2.imdecode(np.frombuffer(station.handoff.qr_png(link.url), np.uint8), cv2.IMREAD_GRAYSCALE)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(picture)
-    assert text == link.url
+    # read as a phone's camera would; OpenCV's own detector misses ~2 % of valid codes (random tokens)
+    assert [code.text for code in zxingcpp.read_barcodes(picture)] == [link.url]
     assert link.url.startswith(f"http://127.0.0.1:{station.handoff.port}/h/")
 
 
