@@ -118,11 +118,6 @@ class Settings:
         return self.data_dir / "redis"
 
     @property
-    def staging_dir(self) -> Path:
-        """Partial uploads live inside the library so the final move is one rename."""
-        return self.library / ".ingest-staging"
-
-    @property
     def tls_dir(self) -> Path:
         """The station's certificate and its key (app/net/tls.py)."""
         return self.data_dir / "tls"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import shutil
 import stat
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 from app.net.protocol import path_problem
@@ -24,7 +26,12 @@ SYSTEM_FOLDERS = frozenset({"System Volume Information", "$RECYCLE.BIN", "LOST.D
 class CardFile:
     path: str  # relative POSIX path on the card
     size: int
-    modified: str  # ISO 8601, UTC, whole seconds
+    mtime_s: int  # whole seconds since the epoch: what a wipe compares with the station's entry
+
+    @property
+    def modified(self) -> str:
+        """As the protocol carries it: ISO 8601, UTC, whole seconds."""
+        return utc_iso(self.mtime_s)
 
     def as_message(self) -> dict[str, object]:
         return {"path": self.path, "size": self.size, "modified": self.modified}
@@ -37,8 +44,13 @@ class Card:
     label: str
     files: tuple[CardFile, ...]
 
+    @cached_property
+    def _by_path(self) -> dict[str, CardFile]:
+        return {f.path: f for f in self.files}
+
     def file(self, path: str) -> CardFile | None:
-        return next((f for f in self.files if f.path == path), None)
+        """One lookup per requested file: a 20,000-file card's copy or wipe stays linear."""
+        return self._by_path.get(path)
 
     def local_path(self, path: str) -> Path:
         """The file on disk for a card path (checked: the station could send anything)."""
@@ -71,7 +83,7 @@ def list_files(root: Path) -> tuple[CardFile, ...]:
             except OSError:
                 continue  # gone while listing
             if stat.S_ISREG(info.st_mode):
-                found.append(CardFile(relative, info.st_size, utc_iso(info.st_mtime)))
+                found.append(CardFile(relative, info.st_size, math.floor(info.st_mtime)))
     return tuple(sorted(found, key=lambda f: f.path))
 
 

@@ -30,9 +30,8 @@ class WipeResult:
         self.kept.append({"path": path, "reason": reason})
 
 
-def _seconds(modified: str | datetime) -> int:
-    """Whole seconds since the epoch: the card's listing keeps text, a wipe request's entry the parsed time."""
-    moment = modified if isinstance(modified, datetime) else datetime.fromisoformat(modified)
+def _seconds(moment: datetime) -> int:
+    """Whole seconds since the epoch, as the card's listing keeps them."""
     return math.floor(moment.timestamp())
 
 
@@ -59,7 +58,7 @@ def _delete_if_unchanged(card: Card, entry: WipeEntry) -> str | None:
     listed = card.file(entry.path)
     if listed is None:
         return "not in this card's listing"
-    if (listed.size, _seconds(listed.modified)) != (entry.size, _seconds(entry.modified)):
+    if (listed.size, listed.mtime_s) != (entry.size, _seconds(entry.modified)):
         return "size or modified time differs from this card's listing"
     *folders, name = entry.path.split("/")
     try:

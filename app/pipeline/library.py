@@ -83,6 +83,7 @@ class Library:
 
     @property
     def staging_root(self) -> Path:
+        """Partial uploads live inside the library so filing a verified file is one rename."""
         return self.root / STAGING
 
     def staging_dir(self, execution_id: int) -> Path:

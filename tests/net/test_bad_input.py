@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from app.pipeline.library import Library
 from tests.net.conftest import TOKEN, connected_detector, eventually, files_outside, recv_json, url
 
 CARD_FILE = "DCIM/100GOPRO/GX010231.MP4"
@@ -47,7 +48,7 @@ async def assert_untouched_and_serving(station, tmp_path: Path, calls_before: li
     """Nothing reached the orchestrator, nothing was stored, and a fresh Detector is served."""
     changing = [c for c in station.orchestrator.calls if c[0] in CHANGING_CALLS]
     assert changing == [c for c in calls_before if c[0] in CHANGING_CALLS]
-    staging = station.settings.staging_dir
+    staging = Library(station.settings.library).staging_root
     assert not staging.exists() or not any(p.is_file() for p in staging.rglob("*"))
     assert files_outside(tmp_path, station.settings.data_dir) == []
     other = await connected_detector(station, "other-desk")
@@ -184,7 +185,7 @@ async def test_wrong_sha256_is_rejected_nothing_stored(station, tmp_path):
     assert reply["type"] == "sd:file_rejected" and "sha256" in reply["data"]["reason"]
     assert station.orchestrator.args_of("file_rejected") == [("r-1", CARD_FILE, reply["data"]["reason"])]
     assert station.orchestrator.args_of("file_stored") == []
-    assert not any(p.is_file() for p in station.settings.staging_dir.rglob("*"))
+    assert not any(p.is_file() for p in Library(station.settings.library).staging_root.rglob("*"))
     await ws.close()
     await assert_untouched_and_serving(station, tmp_path, list(station.orchestrator.calls))
 
