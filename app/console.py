@@ -22,6 +22,7 @@ class PassengerMemory:
     def __init__(self) -> None:
         self._names: dict[tuple[Any, str], str] = {}
         self._keys: dict[Any, str] = {}  # step id -> key (`pipeline:failed` names the step, not its key)
+        self._by_record: dict[int, str] = {}  # passenger record id -> name (`passenger:updated`)
 
     def learn(self, event: WireEvent) -> None:
         data = event.data
@@ -36,6 +37,7 @@ class PassengerMemory:
             self._names[(execution, str(data["jump_id"]))] = name
         if data.get("passenger_id") is not None:  # the passenger's render is keyed by their record
             self._names[(execution, f"passenger-{data['passenger_id']}")] = name
+            self._by_record[data["passenger_id"]] = name
         if data.get("clip"):
             self._names[(execution, str(data["clip"]))] = name
 
@@ -43,6 +45,8 @@ class PassengerMemory:
         passenger = data.get("passenger")
         if isinstance(passenger, dict) and passenger.get("passenger_name"):
             return _passenger_label(passenger)
+        if isinstance(data.get("passenger_id"), int) and data["passenger_id"] in self._by_record:
+            return self._by_record[data["passenger_id"]]
         return self._names.get((data.get("execution_id"), self.key_for(data)))
 
     def key_for(self, data: dict[str, Any]) -> str:
@@ -75,6 +79,9 @@ def format_event(event: WireEvent, passenger: str | None = None) -> str:
     for field in ("detector_id", "card_id", "path", "error"):
         if data.get(field) and not (field == "detector_id" and event.type.startswith("pipeline:step")):
             parts.append(f"{field}={data[field]}")
+    if event.type == "passenger:updated":
+        reason, state = str(data.get("reason") or ""), data.get("video_state")
+        parts.append(reason + (f"  video {state}" if state and str(state) not in reason else ""))
     if event.type == "transfer:progress" and data.get("total"):
         parts.append(f"{100 * data['bytes'] // data['total']}%")
     if event.type == "pipeline:completed":

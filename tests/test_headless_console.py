@@ -46,6 +46,11 @@ class Lines:
                 return line
         raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.seen[-40:]))
 
+    def find(self, pattern: str) -> str:
+        """A line already printed (events of one moment come in any order), else the next one."""
+        regex = re.compile(pattern)
+        return next((line for line in self.seen if regex.search(line)), None) or self.wait_for(pattern)
+
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(station_command(*args), capture_output=True, text=True, env=station_env(), timeout=60)
@@ -72,6 +77,8 @@ def test_headless_lines_name_passengers_and_status_retry_work_against_it(tmp_pat
             assert match, failed
             execution_id, step_id = match.group(1), match.group(3)
             assert "IsADirectoryError" in failed or "Is a directory" in failed
+            # The passenger's own line says what became of their video.
+            assert lines.find(rf"passenger:updated\s+exec {execution_id}  Ana Silva \(BK-2026-1042\)  render failed$")
             # The card's end, in words: not to be formatted yet.
             lines.wait_for(r"^card \S+ incomplete: \d+ of \d+ files verified in the library; do not format it$")
             # time, event, execution, passenger, step [key] #id, state, duration
@@ -89,6 +96,7 @@ def test_headless_lines_name_passengers_and_status_retry_work_against_it(tmp_pat
             assert retry.returncode == 0, retry.stdout + retry.stderr
             done = lines.wait_for(rf"pipeline:step_completed .*render_final\[passenger-\d+\] #{step_id}\s+succeeded")
             assert f"{ana.passenger_name} ({ana.booking_id})" in done
+            assert lines.find(r"passenger:updated\s+exec \d+  Ana Silva \(BK-2026-1042\)  video ready$")
             completed = lines.wait_for(r"pipeline:completed")
             assert f"ready: {ana.passenger_name}" in completed
             lines.wait_for(r"^card \S+ safe to format: all \d+ files verified in the library$")
