@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QItemSelection, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -29,6 +29,7 @@ from app.gui.imports_controller import ImportsController
 from app.gui.imports_model import ImportsModel
 from app.gui.lag_monitor import LagMonitor
 from app.gui.passengers_controller import PassengersController
+from app.gui.passengers_model import Kind as PassengerKind
 from app.gui.passengers_model import PassengersModel
 from app.gui.resources import icon
 from app.gui.views.detectors_panel import DetectorsPanel
@@ -84,6 +85,11 @@ class MainWindow(QMainWindow):
         self.controller.problem.connect(lambda text: self.status.showMessage("⚠ " + text, 10000))
         self.passengers_controller.message.connect(lambda text: self.status.showMessage(text, 6000))
         self.imports.selectionModel().selectionChanged.connect(self._selection_changed)
+        # One details panel for both tabs: it shows the last selection made, and on a tab's
+        # change the selection of the tab brought to the front.
+        self.passengers.tree.selectionModel().currentChanged.connect(lambda *_: self._show_passenger_details())
+        self.passengers_model.dataChanged.connect(self._passenger_changed)
+        self.tabs.currentChanged.connect(self._tab_changed)
 
         self.bridge = EventBridge(station.bus, self)
         self.bridge.received.connect(self.handle_event)
@@ -173,6 +179,36 @@ class MainWindow(QMainWindow):
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         current = self.imports.selectionModel().currentIndex()
         self.controller.select(self.model.node_at(current))
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.passengers:
+            self._show_passenger_details()
+        else:
+            self._selection_changed(QItemSelection(), QItemSelection())
+
+    def _passenger_changed(self, top_left: QModelIndex, _bottom_right: QModelIndex, _roles: Any = None) -> None:
+        """A passenger shown in the panel was read again (video ready, a clip moved): show it anew."""
+        node = self.passengers_model.node_at(top_left)
+        shown = self.details.shown
+        if node is None or shown is None or shown[0] != "passenger":
+            return
+        passenger = node.parent if node.kind is PassengerKind.CLIP else node
+        if passenger is not None and passenger.kind is PassengerKind.PASSENGER and passenger.id == shown[1]:
+            self._show_passenger_details()
+
+    def _show_passenger_details(self) -> None:
+        """The Passengers view's current row in the details panel (a clip: its passenger)."""
+        self.controller.select(None)  # the Imports tree's selection no longer refreshes the panel
+        node = self.passengers.tree.current_node()
+        clip = None
+        if node is not None and node.kind is PassengerKind.CLIP and node.parent is not None:
+            clip, node = node.row.name, node.parent
+        if node is not None and node.kind is PassengerKind.PASSENGER:
+            self.details.show_passenger(node.row, self.passengers_model.thumbnail(node.id), clip)
+        elif node is not None and node.kind is PassengerKind.UNASSIGNED:
+            self.details.show_unassigned_clips(len(node.children))
+        else:
+            self.details.show_nothing()
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.station.settings, self)

@@ -60,6 +60,7 @@ class PassengerRow:
     qr_frame: str | None
     warnings: tuple[RowWarning, ...]
     clips: tuple[ClipRow, ...]
+    booking: tuple[tuple[str, str], ...] = ()  # the code's other fields: package, instructor...
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def passenger_row(view: dict[str, Any], durations: dict[int, float] | None = Non
         qr_frame=view.get("qr_frame"),
         warnings=tuple(RowWarning(str(w["kind"]), str(w["message"]), w.get("file_id")) for w in view.get("warnings") or ()),
         clips=tuple(clip_row(c, durations) for c in view.get("clips") or ()),
+        booking=tuple((str(k), str(v)) for k, v in (view.get("booking") or {}).items()),
     )
 
 

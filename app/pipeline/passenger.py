@@ -14,6 +14,14 @@ from typing import Any
 
 MAX_FIELD_CHARS = 200
 REQUIRED_FIELDS = ("booking_id", "passenger_name")
+# The optional fields the crew sees beside the name (the window's details, `passengers:list`).
+SHOWN_FIELDS = ("jump_date", "package", "instructor", "camera_flyer", "email")
+
+
+def shown_fields(payload: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """The code's optional fields the crew sees, in a fixed order, as text; empty ones left out."""
+    payload = payload or {}
+    return tuple((name, str(payload[name])) for name in SHOWN_FIELDS if payload.get(name))
 
 
 class NotPassengerCode(ValueError):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.db.models import ExecutionFile, Jump, Passenger, PipelineExecution
 from app.pipeline.day_rule import plausible_clock
 from app.pipeline.file_kinds import VIDEO
+from app.pipeline.passenger import shown_fields
 
 # A clip filmed this long after its jump's code is likely the next passenger's (their code missed).
 LONG_AFTER_CODE = timedelta(minutes=30)
@@ -66,6 +67,7 @@ def passenger_view(session: Session, passenger: Passenger) -> dict[str, Any]:
         "passenger_name": passenger.passenger_name,
         "day": passenger.day,
         "conflict": passenger.conflict,
+        "booking": dict(shown_fields(passenger.payload)),
         "folder": passenger.folder,
         "cameras": sorted({j.camera for j in passenger.jumps if j.camera}),
         "clips": clips,

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QMenu
 from sqlalchemy import func, select
 
 from app.db.models import ExecutionFile, PipelineExecution
+from app.gui.imports_model import Kind as ImportsKind
 from app.gui.passengers_model import Column, Kind
 from app.media.sample_card import write_sample_card
 from tests.gui.helpers import open_window, wait_until
@@ -107,6 +108,22 @@ def test_the_crews_view_of_the_day(run_async, station_settings, tmp_path, qtbot)
             assert Path(ana.row.video_path).is_file() and Path(ana.row.video_path).parent == Path(ana.row.folder)
             qtbot.mouseClick(view.folder_button, Qt.MouseButton.LeftButton)
             assert window.opened_urls[-1] == QUrl.fromLocalFile(ana.row.folder)
+
+            # The details panel beside the view shows the passenger selected; the Imports tab's
+            # selection when that tab is in front; the passenger again on coming back.
+            details = window.details
+            assert details.title.text() == ana_card.passenger_name
+            assert ana_card.booking_id in details.text() and ana.row.folder in details.text()
+            assert "Video ready" in details.text().replace("\n", " ") and "QR code frame" in details.text()
+            assert f"Instructor {ana_card.payload['instructor']}" in " ".join(details.text().split())
+            window.tabs.setCurrentIndex(window.tabs.indexOf(window.imports.parentWidget()))
+            window.imports.setCurrentIndex(window.model.index_of(ImportsKind.EXECUTION, ack.execution_id))
+            assert details.title.text() == "GOPRO-ANA" and "import #" in details.text()
+            window.tabs.setCurrentWidget(view)
+            assert details.title.text() == ana_card.passenger_name
+            first_clip = ana.children[0]
+            view.tree.setCurrentIndex(model.index_of(first_clip))
+            assert details.title.text() == ana_card.passenger_name and f"Clip {first_clip.row.name}" in details.text()
 
             # Move Ana's last clip to Benoît: both are rendered again.
             moved_name = Path(ana_card.clips[-1]).name

@@ -85,6 +85,8 @@ async def test_the_days_passengers_and_moving_a_clip_between_them(station, card)
         assert (ana["passenger_name"], ana["cameras"], ana["video"]["state"]) == (ana_card.passenger_name, ["GOPRO-ANA"], "ready")
         assert sorted(c["path"] for c in ana["clips"]) == sorted(ana_card.clips + ana_card.photos)
         assert Path(ana["qr_frame"]).is_file()
+        assert ana["booking"] == {k: ana_card.payload[k] for k in ("jump_date", "package", "instructor", "camera_flyer")
+                                  if k in ana_card.payload}
         assert not [w for p in (ana, ben) for w in p["warnings"] if w["kind"] in ("never_searched", "long_after_code")]
         assert all(c["search"]["method"] == "whole" for c in ana["clips"] if c["kind"] == "video")
 

@@ -12,6 +12,8 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from app.gui.formatting import human_duration, local_time
+from app.gui.passengers_data import PassengerRow
+from app.gui.passengers_model import VIDEO_COLOURS, VIDEO_TEXT
 from app.pipeline.read_model import ExecutionRow, JumpRow, StepDetails
 from app.gui.step_names import state_text, step_title
 
@@ -53,8 +55,8 @@ class StepDetailsPanel(QFrame):
     def show_nothing(self) -> None:
         self.shown = None
         self.title.setText("Details")
-        self.body.setHtml('<p style="color:#8a97a5"><i>Select a step to see its log, error, inputs and outputs.'
-                          "</i></p>")
+        self.body.setHtml('<p style="color:#8a97a5"><i>Select a passenger to see their booking, video and folder, '
+                          "or a step to see its log, error, inputs and outputs.</i></p>")
 
     def show_step(self, details: StepDetails) -> None:
         step = details.step
@@ -127,6 +129,53 @@ class StepDetailsPanel(QFrame):
         if jump.video_path:
             parts.append(f"<p><b>Video</b><br>{html.escape(jump.video_path)}</p>")
         self.body.setHtml("".join(parts))
+
+    def show_passenger(self, passenger: PassengerRow, thumbnail: QPixmap | None, clip: str | None = None) -> None:
+        """The Passengers view's selection: the passenger (of the selected clip, named)."""
+        self.shown = ("passenger", passenger.id)
+        self.title.setText(passenger.passenger_name)
+        clips = len(passenger.clips)
+        state = VIDEO_TEXT.get(passenger.video_state, passenger.video_state)
+        colour = VIDEO_COLOURS[passenger.video_state].name() if passenger.video_state in VIDEO_COLOURS else "#4a5866"
+        parts = [f"<p><b>Booking</b> {html.escape(passenger.booking_id)} &nbsp;·&nbsp; {html.escape(passenger.day)}"
+                 f"<br><b>Cameras</b> {html.escape(', '.join(passenger.cameras) or '—')} &nbsp;·&nbsp; "
+                 f"{clips} clip{'s' if clips != 1 else ''}"
+                 f'<br><b>Video</b> <span style="color:{colour}">'
+                 f"{html.escape(state)}</span>"
+                 + (f" &nbsp;·&nbsp; {human_duration(passenger.video_duration_s)}"
+                    if passenger.video_state == "ready" and passenger.video_duration_s else "")
+                 + "</p>"]
+        if passenger.booking:
+            rows = "".join(f'<tr><td style="color:#6b7a8a;padding-right:10px">{html.escape(FIELD_NAMES.get(k, k))}</td>'
+                           f"<td>{html.escape(v)}</td></tr>" for k, v in passenger.booking)
+            parts.append(f"<table>{rows}</table>")
+        if passenger.conflict:
+            parts.append('<p style="color:#c43d3d"><b>Conflict:</b> this booking was read under another name '
+                         "the same day; check which is right.</p>")
+        if passenger.video_error:
+            parts.append(
+                '<table width="100%" cellpadding="6" style="background:#fdecec;border:1px solid #f2b8b8">'
+                f'<tr><td style="color:#a32f2f"><b>Render failed</b><br>{html.escape(passenger.video_error)}'
+                "</td></tr></table>")
+        if clip:
+            parts.append(f"<p><b>Clip</b> {html.escape(clip)}</p>")
+        if passenger.warnings:
+            items = "".join(f"<li>{html.escape(w.message)}</li>" for w in passenger.warnings)
+            parts.append(f'<p style="color:#a86a00"><b>Warnings</b></p><ul style="color:#a86a00">{items}</ul>')
+        if thumbnail is not None and not thumbnail.isNull():
+            parts.append(f"<p>{_pixmap_html(thumbnail)}<br><small>QR code frame</small></p>")
+        if passenger.folder:
+            parts.append(f"<p><b>Folder</b><br>{html.escape(passenger.folder)}</p>")
+        if passenger.video_path and passenger.video_state == "ready":
+            parts.append(f"<p><b>Video</b><br>{html.escape(passenger.video_path)}</p>")
+        self.body.setHtml("".join(parts))
+
+    def show_unassigned_clips(self, count: int) -> None:
+        self.shown = ("unassigned", count)
+        self.title.setText("Unassigned clips")
+        self.body.setHtml(f"<p>{count} clip{'s' if count != 1 else ''} of this day belong to no passenger yet: "
+                          "filmed before a card's first QR code, or moved here by hand.</p>"
+                          "<p>Select a clip and choose <b>Move clip…</b> to give it to a passenger.</p>")
 
     def show_execution(self, execution: ExecutionRow) -> None:
         self.shown = ("execution", execution.id)

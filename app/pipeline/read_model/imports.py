@@ -21,6 +21,7 @@ from app.db.models import (
     PipelineStepEdge,
     PipelineStepLog,
 )
+from app.pipeline.passenger import shown_fields
 from app.pipeline.read_model.rows import ClipRow, ExecutionRow, ExecutionSnapshot, JumpRow, StepDetails, StepRow
 
 CLIP_KINDS = ("video", "photo")
@@ -46,14 +47,6 @@ def _clip_duration(media: dict[str, Any] | None) -> float | None:
         return None
     value = media.get("duration_s", media.get("duration"))
     return float(value) if isinstance(value, (int, float)) else None
-
-
-SHOWN_PASSENGER_FIELDS = ("jump_date", "package", "instructor", "camera_flyer", "email")
-
-
-def _passenger_extra(payload: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
-    payload = payload or {}
-    return tuple((name, str(payload[name])) for name in SHOWN_PASSENGER_FIELDS if payload.get(name))
 
 
 def _step_row(step: Any, jump_id: int | None) -> StepRow:
@@ -141,7 +134,7 @@ def load_execution(session: Session, execution_id: int) -> ExecutionSnapshot | N
             qr_frame_path=jump.qr_frame_path, output_dir=jump.output_dir, video_path=jump.video_path,
             clip_count=clip_counts.get(jump.id, 0),
             total_duration_s=jump.duration_s if jump.duration_s is not None else durations.get(jump.id),
-            extra=_passenger_extra(jump.passenger),
+            extra=shown_fields(jump.passenger),
         )
         for jump in jumps
     )
