@@ -79,11 +79,13 @@ class ImportsController(QObject):
         await self._background.close()
 
     async def idle(self) -> None:
-        """Wait until every scheduled read and action has finished (tests, screenshots)."""
+        """Wait until every scheduled read and action has finished (tests, screenshots). A read
+        waiting out its pause starts at once: nothing here hangs on that timer."""
         while self._background.busy or self._flush_handle is not None:
+            if self._flush_handle is not None and not self._background.busy:
+                self._flush_handle.cancel()
+                self._start_flush()  # the flush clears the handle when it ends
             await self._background.idle()
-            if self._flush_handle is not None:
-                await asyncio.sleep(SYNC_DELAY_S / 2)
 
     def _db(self) -> Any:
         if self.station.db is None:

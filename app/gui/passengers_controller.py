@@ -73,11 +73,13 @@ class PassengersController(QObject):
         return orchestrator
 
     async def idle(self) -> None:
-        """Until every scheduled read and command has finished (tests, screenshots)."""
+        """Until every scheduled read and command has finished (tests, screenshots). A read
+        waiting out its pause starts at once: nothing here hangs on that timer."""
         while self.background.busy or self._flush_handle is not None:
+            if self._flush_handle is not None and not self.background.busy:
+                self._flush_handle.cancel()
+                self._start_flush()  # the flush clears the handle when it ends
             await self.background.idle()
-            if self._flush_handle is not None:
-                await asyncio.sleep(SYNC_DELAY_S / 2)
 
     async def close(self) -> None:
         self._closed = True
