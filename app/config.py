@@ -43,7 +43,7 @@ FILE_KEYS = (
     "import_proxies", "redis_prefix", "handoff_port", "handoff_days", "handoff_host",
     "drop_zone_name", "logo_path", "intro_s", "outro_s", "music_path", "music_level_db",
     "wipe_after_import", "max_connections", "max_connections_per_address", "max_connections_before_hello",
-    "mdns", "tls",
+    "mdns", "tls", "library_reserve_bytes",
 )
 
 # Settings that only take effect after a restart (the settings dialog says so).
@@ -85,6 +85,9 @@ class Settings:
     # the bytes of its first seconds are asked), and the fixed head searched when its index cannot be read.
     index_head_bytes: int = 256 * 1024
     probe_head_bytes: int = 64 * 1024 * 1024
+    # Kept free on the library's disk: files are asked for only when they fit beside it
+    # (app/pipeline/free_space.py), so the database, renders and the system never find it full.
+    library_reserve_bytes: int = 2_000_000_000
     # Every Redis key starts with this, so several stations (or test runs) can share one server.
     redis_prefix: str = "ingest"
     # The drop zone's branding of passengers' videos (app/media/branding.py); empty: plain join.
@@ -175,6 +178,11 @@ def _coerce(key: str, value: Any) -> Any:
                 raise ConfigError(f"port must be 0-65535, got {number}")
             if key in ("workers", *COUNT_KEYS) and number < (0 if key == "workers" else 1):
                 raise ConfigError(f"{key} must be positive, got {number}")
+            return number
+        if key == "library_reserve_bytes":
+            number = int(value)
+            if number < 0:
+                raise ConfigError(f"{key} must be 0 or more, got {number}")
             return number
         if key in ("qr_window_s", "qr_interval_s"):
             seconds = float(value)

@@ -44,6 +44,11 @@ def test_bad_values_are_clear_errors(tmp_path):
     (tmp_path / "config.toml").write_text('prot = 1\n')
     with pytest.raises(ConfigError, match="unknown setting"):
         load_settings({"data_dir": str(tmp_path)}, environ={})
+    (tmp_path / "config.toml").write_text("library_reserve_bytes = -1\n")
+    with pytest.raises(ConfigError, match="library_reserve_bytes must be 0 or more"):
+        load_settings({"data_dir": str(tmp_path)}, environ={})
+    (tmp_path / "config.toml").write_text("library_reserve_bytes = 0\n")  # no reserve: a choice, not an error
+    assert load_settings({"data_dir": str(tmp_path)}, environ={}).library_reserve_bytes == 0
 
 
 def test_token_is_generated_once_and_kept(tmp_path):

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-_UNITS = ("B", "KB", "MB", "GB", "TB")
+from app.units import human_bytes
 
-
-def human_bytes(size: float) -> str:
-    value = float(size)
-    for unit in _UNITS:
-        if abs(value) < 1000 or unit == _UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") or value >= 100 else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover - loop always returns
+__all__ = ["human_bytes", "human_duration", "human_speed", "local_time", "parse_ts"]
 
 
 def human_speed(bytes_per_s: float) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.core_events import TransferRequested
 from app.db.models import ExecutionFile, FileState, PipelineExecution
 from app.pipeline.base import StepContext
+from app.pipeline.free_space import check_room
 from app.pipeline.transfers import FINAL_FILE_STATES, request_files
 
 
@@ -39,6 +40,8 @@ def fetch_files(session: Session, ctx: StepContext, files: Sequence[ExecutionFil
         for card_file in files:
             if card_file.state == FileState.FAILED:
                 card_file.state, card_file.copy_attempts = FileState.LISTED, 0
+    check_room(ctx.settings.library, sum(f.size for f in files if f.state == FileState.LISTED),
+               ctx.settings.library_reserve_bytes, "the files asked for")
     execution = session.get_one(PipelineExecution, ctx.execution_id)
     request = request_files(session, execution, files, ctx.step_id)
     progress = FetchProgress(total=len(files), request_id=request.id if request else None)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from app.core_events import TransferRequested
 from app.db.models import ExecutionFile, FileState, ImportedFile, Jump, PipelineExecution, StepState, TransferRequest
 from app.media.sample_card import write_sample_card
+from app.pipeline.free_space import free_bytes
 from tests.importer.loopback import (
     LoopbackDetector,
     Recorder,
@@ -182,6 +183,27 @@ async def test_three_rejected_copies_fail_the_step_and_retry_fetches_again(stati
     await station.engine.retry(ack.execution_id, step.id)
     assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
     assert (folder_of(station.settings.library, card.passengers[1]) / CAMERA / Path(bad).name).exists()
+
+
+async def test_a_library_disk_without_room_stops_the_import_before_anything_is_asked_and_retry_goes_on(station, card):
+    # The disk as good as full: what is free is less than the reserve the station keeps.
+    station.settings.library_reserve_bytes = free_bytes(station.settings.library) + 10**12
+    detector = LoopbackDetector(card.root, station)
+    ack = await import_card(station, card, detector)
+    assert await wait_execution(station, ack.execution_id, "failed", "succeeded") == "failed"
+    [step] = await steps_named(station, ack.execution_id, "request_qr_videos")
+    assert step.state == StepState.FAILED
+    assert "library's disk" in step.error and "Free some space" in step.error and "Traceback" not in step.error
+    assert detector.requests == []  # nothing asked for, nothing written
+    assert not [p for p in station.settings.library.rglob("*") if p.is_file() and not p.name.startswith(".ingest")]
+    card_state = await station.db.read(lambda s: s.get(PipelineExecution, ack.execution_id).state)
+    assert card_state == "failed"
+
+    station.settings.library_reserve_bytes = 0  # the crew frees space, then right-clicks "Retry"
+    await station.engine.retry(ack.execution_id, step.id)
+    assert await wait_execution(station, ack.execution_id, "succeeded", "failed") == "succeeded"
+    for passenger in card.passengers:
+        assert (folder_of(station.settings.library, passenger) / f"{passenger.booking_id} {passenger.passenger_name}.mp4").is_file()
 
 
 async def test_failed_render_is_retried_from_that_step(station, card):
