@@ -16,6 +16,7 @@ def test_headless_start_says_so_prints_token_and_answers_health(tmp_path):
         assert health["status"] == "ok"
         assert health["version"]
         assert {"detectors", "workers"} <= set(health)
+        assert health["library_free_bytes"] > 0  # the room left for the day's cards, for a server's monitoring
         assert (tmp_path / "station.db").exists()
         assert (tmp_path / "redis" / "redis.sock").exists()
         assert str(station.token) in (tmp_path / "config.toml").read_text()

@@ -3,6 +3,8 @@ the station's vital signs in the status line."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +55,8 @@ def _initial_size() -> QSize:
     return PREFERRED_SIZE.boundedTo(QSize(int(available.width() * 0.95), int(available.height() * 0.92)))
 
 
+LIBRARY_REFRESH_S = 10.0  # the library disk's free space: read again this often
+
 class MainWindow(QMainWindow):
     closed = Signal()
 
@@ -95,6 +99,8 @@ class MainWindow(QMainWindow):
         self.bridge.received.connect(self.handle_event)
         self._clock = QTimer(self, interval=1000)
         self._clock.timeout.connect(self._tick)
+        self._library_due = 0.0  # when the library disk's free space is read next (monotonic)
+        self._library_read: asyncio.Task[None] | None = None
         self.activity.refresh_title()
 
     # -- layout -------------------------------------------------------------------------------
@@ -148,6 +154,7 @@ class MainWindow(QMainWindow):
             station.db.describe() if station.db else "—", station.describe_redis(),
             fingerprint=station.fingerprint or "",
         )
+        await self.refresh_library_free()
         self._tick()
         self._clock.start()
         self.lag.start()
@@ -158,6 +165,8 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         self.collector.stop()
         self._clock.stop()
+        if self._library_read is not None:
+            self._library_read.cancel()
         self.bridge.close()
         self.activity.close()
         await self.lag.stop()
@@ -169,7 +178,16 @@ class MainWindow(QMainWindow):
         self.passengers_controller.handle_event(event)
         self.activity.handle_event(event)
 
+    async def refresh_library_free(self) -> None:
+        """The room left on the library's disk, read on a thread (a network share may be slow)."""
+        self._library_due = time.monotonic() + LIBRARY_REFRESH_S
+        settings = self.station.settings
+        free = await asyncio.to_thread(self.station.library_free_bytes)
+        self.status.set_library_free(free, settings.library_reserve_bytes, str(settings.library))
+
     def _tick(self) -> None:
+        if time.monotonic() >= self._library_due and (self._library_read is None or self._library_read.done()):
+            self._library_read = asyncio.ensure_future(self.refresh_library_free())
         self.model.tick()
         total = self.station.count_workers()
         self.status.set_workers(min(self.model.running_steps(), total) if total else self.model.running_steps(), total)

@@ -4,6 +4,7 @@ tray and title when minimised."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import tomllib
 
@@ -113,6 +114,11 @@ def test_settings_are_validated_saved_and_restart_keys_named(run_async, station_
             assert QApplication.clipboard().text() == new_token
             assert window.status.address.text() == f"Listening on <b>127.0.0.1:{window.station.port}</b>"
             assert window.status.workers.text() == "Workers: 0/2 busy"
+            # The room left on the library's disk; in red once imports are about to stop.
+            assert re.fullmatch(r"Library: [\d.]+ [KMGT]?B free", window.status.library.text())
+            window.station.settings.library_reserve_bytes = window.station.library_free_bytes()
+            await window.refresh_library_free()
+            assert "color:#c43d3d" in window.status.library.text() and "free" in window.status.library.text()
     run_async(scenario())
 
 

@@ -1,11 +1,13 @@
 """The status line: where Detectors connect, the pairing token (with a copy button), with TLS
-on the certificate's fingerprint Detectors pin (with its own copy button), the database, Redis and how busy the workers are."""
+on the certificate's fingerprint Detectors pin (with its own copy button), the database, Redis,
+the room left on the library's disk and how busy the workers are."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
+from app.gui.formatting import human_bytes
 from app.gui.resources import icon
 
 
@@ -27,9 +29,10 @@ class StationStatusBar(QStatusBar):
         self.database = QLabel()
         self.redis = QLabel()
         self.workers = QLabel()
+        self.library = QLabel()
         self.lag = QLabel()
         for widget in (self.address, self.token, self.copy_token, self.fingerprint, self.copy_fingerprint,
-                       self.database, self.redis, self.workers):
+                       self.database, self.redis, self.library, self.workers):
             self.addPermanentWidget(widget)
         self._token = ""
         self._fingerprint = ""
@@ -58,6 +61,18 @@ class StationStatusBar(QStatusBar):
 
     def set_workers(self, busy: int, total: int) -> None:
         self.workers.setText(f"Workers: {busy}/{total} busy")
+
+    def set_library_free(self, free: int | None, reserve: int, folder: str) -> None:
+        """Room left for the day's cards; in the warning colour once imports would stop (the
+        reserve) is near."""
+        if free is None:
+            self.library.setText('<span style="color:#c43d3d">Library: unreachable</span>')
+        elif free < 2 * reserve:
+            self.library.setText(f'<span style="color:#c43d3d"><b>Library: {human_bytes(free)} free</b></span>')
+        else:
+            self.library.setText(f"Library: {human_bytes(free)} free")
+        self.library.setToolTip(f"{folder}\nImports stop with a message when a card's files would leave less than "
+                                f"{human_bytes(reserve)} free (library_reserve_bytes).")
 
     def _copy_token(self) -> None:
         QGuiApplication.clipboard().setText(self._token)
