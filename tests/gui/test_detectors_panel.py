@@ -31,7 +31,7 @@ def test_transfer_shows_bytes_speed_and_time_left(qtbot):
                                                  "files_total": 12, "files_new": 5}))
     state.set_card_label(7, "GOPRO-ANA")
     card = panel.cards["desk-left"]
-    assert card.name.text() == "Desk left reader" and card.state.text() == "connected"
+    assert card.name.full_text() == "Desk left reader" and card.state.text() == "connected"
     assert "GOPRO-ANA" in card.card.text() and "5 new of 12 files" in card.card.text()
 
     total = 500_000_000
@@ -116,3 +116,19 @@ def test_the_card_says_when_it_is_safe_to_format_and_the_crew_is_told(qtbot):
                                        "files_total": 4, "files_verified": 2, "safe_to_format": False})
     state.apply_event(incomplete)
     assert "do not format" in panel.cards["d"].card.text() and "do not format" in card_message(incomplete)
+
+
+def test_a_long_detector_name_ends_in_an_ellipsis_and_is_whole_in_its_tooltip(qtbot):
+    state = DetectorsState()
+    panel = DetectorsPanel(state)
+    qtbot.addWidget(panel)
+    panel.resize(260, 400)
+    panel.show()
+    name = "Desk right reader by the packing mats"
+    state.apply_event(Event("detector:connected", {"detector_id": "desk-right", "name": name}))
+    card = panel.cards["desk-right"]
+    qtbot.waitUntil(lambda: card.name.text() != name)  # laid out at the panel's width: cut
+    shown = card.name.text()
+    assert shown.endswith("…") and name.startswith(shown[:-1]) and len(shown) > 5
+    assert card.name.toolTip() == f"{name} (desk-right)"
+    assert card.width() <= panel.width()

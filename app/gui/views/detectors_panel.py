@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from app.gui.detectors_state import DetectorInfo, DetectorsState, Transfer
 from app.gui.formatting import human_bytes, human_duration, human_speed
 from app.gui.resources import icon
+from app.gui.views.elided_label import ElidedLabel
 
 
 class TransferRow(QWidget):
@@ -60,8 +61,7 @@ class DetectorCard(QFrame):
         header = QHBoxLayout()
         self.icon = QLabel()
         self.icon.setPixmap(icon("detector").pixmap(22, 22))
-        self.name = QLabel(objectName="detectorName")
-        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.name = ElidedLabel(objectName="detectorName")
         self.state_dot = QLabel()
         self.state = QLabel(objectName="muted")
         header.addWidget(self.icon)
@@ -80,8 +80,9 @@ class DetectorCard(QFrame):
         self._rows: dict[tuple[str, str], TransferRow] = {}
 
     def show_detector(self, info: DetectorInfo) -> None:
-        self.name.setText(info.name or info.detector_id)
-        self.name.setToolTip(info.detector_id)
+        shown = info.name or info.detector_id
+        self.name.set_full_text(shown)
+        self.name.setToolTip(shown if shown == info.detector_id else f"{shown} ({info.detector_id})")
         self.state.setText("connected" if info.connected else "disconnected")
         self.state_dot.setPixmap(icon("connected" if info.connected else "disconnected").pixmap(10, 10))
         connected = "true" if info.connected else "false"
