@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -13,9 +14,12 @@ from app.console_out import ConsoleOut
 from app.core_events import WireEvent
 from app.shutdown import stop_on_signals
 from app.station import StartupError, Station
+from app.units import human_bytes
 from app.version import __version__
 
 log = logging.getLogger(__name__)
+
+LIBRARY_CHECK_S = 30.0  # how often the room left on the library's disk is read
 
 
 async def serve_headless(settings: Settings, reason: str = "") -> int:
@@ -42,16 +46,47 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
     view = ConsoleView(console)
     unsubscribe = station.bus.subscribe(view.show)
     unsubscribe_cards = station.bus.subscribe(partial(show_card_end, console))
+    room = asyncio.create_task(watch_library_room(station, console), name="library-room")
     stop = stop_on_signals()
     try:
         await stop.wait()
         console.line("stopping…")
     finally:
+        room.cancel()
         unsubscribe()
         unsubscribe_cards()
         await station.stop()
         console.close()
     return 0
+
+
+def library_room(free: int | None, reserve: int) -> str:
+    """"low" under twice the reserve (imports stop at the reserve), "unreachable", else "ok"."""
+    if free is None:
+        return "unreachable"
+    return "low" if free < 2 * reserve else "ok"
+
+
+async def watch_library_room(station: Station, console: ConsoleOut, every_s: float = LIBRARY_CHECK_S) -> None:
+    """The headless desk has no status line: the console says when the library's disk runs low,
+    cannot be read, or has room again (once per change, not on every check)."""
+    said = "ok"
+    while True:
+        free = await asyncio.to_thread(station.library_free_bytes)
+        reserve = station.settings.library_reserve_bytes
+        state = library_room(free, reserve)
+        if state != said:
+            if state == "low":
+                line = (f"library disk low: {human_bytes(free or 0)} free in {station.settings.library}; imports "
+                        f"stop when a card's files would leave less than {human_bytes(reserve)}")
+            elif state == "unreachable":
+                line = f"library disk cannot be read: {station.settings.library}"
+            else:
+                line = f"library disk: {human_bytes(free or 0)} free again"
+            console.line(line)
+            log.warning("%s", line)
+            said = state
+        await asyncio.sleep(every_s)
 
 
 def freeze_start_up_heap() -> None:

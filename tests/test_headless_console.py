@@ -135,3 +135,13 @@ def test_a_console_nobody_reads_does_not_stop_the_station(tmp_path: Path):
             lines.wait_for(r"pipeline:completed")
         finally:
             stop_process(detector)
+
+
+def test_a_headless_station_whose_library_disk_is_near_the_reserve_says_so(tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "config.toml").write_text(tomli_w.dumps({"library_reserve_bytes": 10**15}))  # a petabyte kept free
+    with running_station("--data-dir", str(data)) as station:
+        lines = Lines(station.process.stdout)
+        low = lines.wait_for(r"^library disk low: ", timeout=30)
+        assert f"free in {data / 'library'}; imports stop when a card's files would leave less than 1000 TB" in low
