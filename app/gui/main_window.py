@@ -44,6 +44,7 @@ from app.version import __version__
 
 
 PREFERRED_SIZE = QSize(1440, 860)
+LIBRARY_REFRESH_S = 10.0  # the library disk's free space: read again this often
 
 
 def _initial_size() -> QSize:
@@ -54,8 +55,6 @@ def _initial_size() -> QSize:
     available = screen.availableGeometry()
     return PREFERRED_SIZE.boundedTo(QSize(int(available.width() * 0.95), int(available.height() * 0.92)))
 
-
-LIBRARY_REFRESH_S = 10.0  # the library disk's free space: read again this often
 
 class MainWindow(QMainWindow):
     closed = Signal()

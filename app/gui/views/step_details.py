@@ -35,6 +35,18 @@ def _pixmap_html(pixmap: QPixmap, width: int = 230) -> str:
     return f'<img src="data:image/png;base64,{encoded}" width="{width}">'
 
 
+def _fields_table(fields: tuple[tuple[str, str], ...]) -> str:
+    """The code's other fields (package, instructor...) as a two-column table."""
+    rows = "".join(f'<tr><td style="color:#6b7a8a;padding-right:10px">{html.escape(FIELD_NAMES.get(k, k))}</td>'
+                   f"<td>{html.escape(v)}</td></tr>" for k, v in fields)
+    return f"<table>{rows}</table>"
+
+
+def _error_box(title: str, text: str) -> str:
+    return ('<table width="100%" cellpadding="6" style="background:#fdecec;border:1px solid #f2b8b8">'
+            f'<tr><td style="color:#a32f2f"><b>{html.escape(title)}</b><br>{html.escape(text)}</td></tr></table>')
+
+
 class StepDetailsPanel(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, objectName="panel")
@@ -75,10 +87,7 @@ class StepDetailsPanel(QFrame):
             + "</p>",
         ]
         if step.error:
-            parts.append(
-                '<table width="100%" cellpadding="6" style="background:#fdecec;border:1px solid #f2b8b8">'
-                f'<tr><td style="color:#a32f2f"><b>Error</b><br>{html.escape(step.error)}</td></tr></table>'
-            )
+            parts.append(_error_box("Error", step.error))
         parts.append("<h4>Log</h4>")
         if details.logs:
             lines = []
@@ -119,9 +128,7 @@ class StepDetailsPanel(QFrame):
                  + (f" &nbsp;·&nbsp; {human_duration(jump.total_duration_s)}" if jump.total_duration_s else "")
                  + "</p>"]
         if jump.extra:
-            rows = "".join(f'<tr><td style="color:#6b7a8a;padding-right:10px">{html.escape(FIELD_NAMES.get(k, k))}</td>'
-                           f"<td>{html.escape(v)}</td></tr>" for k, v in jump.extra)
-            parts.append(f"<table>{rows}</table>")
+            parts.append(_fields_table(jump.extra))
         if thumbnail is not None and not thumbnail.isNull():
             parts.append(f"<p>{_pixmap_html(thumbnail)}<br><small>QR code frame</small></p>")
         if jump.output_dir:
@@ -146,17 +153,12 @@ class StepDetailsPanel(QFrame):
                     if passenger.video_state == "ready" and passenger.video_duration_s else "")
                  + "</p>"]
         if passenger.booking:
-            rows = "".join(f'<tr><td style="color:#6b7a8a;padding-right:10px">{html.escape(FIELD_NAMES.get(k, k))}</td>'
-                           f"<td>{html.escape(v)}</td></tr>" for k, v in passenger.booking)
-            parts.append(f"<table>{rows}</table>")
+            parts.append(_fields_table(passenger.booking))
         if passenger.conflict:
             parts.append('<p style="color:#c43d3d"><b>Conflict:</b> this booking was read under another name '
                          "the same day; check which is right.</p>")
         if passenger.video_error:
-            parts.append(
-                '<table width="100%" cellpadding="6" style="background:#fdecec;border:1px solid #f2b8b8">'
-                f'<tr><td style="color:#a32f2f"><b>Render failed</b><br>{html.escape(passenger.video_error)}'
-                "</td></tr></table>")
+            parts.append(_error_box("Render failed", passenger.video_error))
         if clip:
             parts.append(f"<p><b>Clip</b> {html.escape(clip)}</p>")
         if passenger.warnings:
