@@ -95,6 +95,8 @@ def test_settings_are_validated_saved_and_restart_keys_named(run_async, station_
             assert new_token != old_token and len(new_token) >= 16
             dialog.port.setValue(9911)
             dialog.qr_window.setValue(7.5)
+            assert dialog.reserve_gb.value() == 2.0  # the default room kept free on the library's disk
+            dialog.reserve_gb.setValue(5.5)
             old_library = station_settings.library
             dialog.library.setText(str(old_library.parent / "elsewhere"))
             save.click()
@@ -106,6 +108,7 @@ def test_settings_are_validated_saved_and_restart_keys_named(run_async, station_
             assert stored["library"] == str(old_library.parent / "elsewhere")
             # What is safe applies now; the rest waits for the restart.
             assert window.station.settings.qr_window_s == 7.5 and window.station.settings.token == new_token
+            assert window.station.settings.library_reserve_bytes == stored["library_reserve_bytes"] == 5_500_000_000
             assert window.station.settings.library == old_library and window.station.settings.port == 0
             dialog.buttons.buttons()[0].click()  # Close
             await wait_until(lambda: window.settings_dialog is None, what="dialog closed")

@@ -29,6 +29,7 @@ from app.config import check_token as strong_token
 RESTART_NAMES = {"library": "library folder", "host": "listen address", "port": "port", "db_url": "database URL",
                  "redis_url": "Redis URL", "workers": "workers"}
 MB = 1_000_000
+GB = 1_000_000_000
 
 
 def check_db_url(text: str) -> str | None:
@@ -95,6 +96,14 @@ class SettingsDialog(QDialog):
         self.small_file_mb.setValue(settings.small_file_bytes / MB)
         self.small_file_mb.setToolTip("Clips smaller than this are fetched first and searched for a passenger QR code")
 
+        self.reserve_gb = QDoubleSpinBox()
+        self.reserve_gb.setRange(0, 100_000)
+        self.reserve_gb.setDecimals(1)
+        self.reserve_gb.setSuffix(" GB")
+        self.reserve_gb.setValue(settings.library_reserve_bytes / GB)
+        self.reserve_gb.setToolTip("Kept free on the library's disk: an import stops with a message, before "
+                                   "anything is copied, when a card's files would leave less than this")
+
         self.qr_window = QDoubleSpinBox()
         self.qr_window.setRange(0.5, 120)
         self.qr_window.setDecimals(1)
@@ -132,6 +141,7 @@ class SettingsDialog(QDialog):
         form.addRow("Port", self.port)
         form.addRow("Pairing token", token_row)
         form.addRow("Small-file threshold", self.small_file_mb)
+        form.addRow("Keep free on the library disk", self.reserve_gb)
         form.addRow("QR search window", self.qr_window)
         form.addRow("Database URL", self.db_url)
         form.addRow("Redis URL", self.redis_url)
@@ -219,6 +229,7 @@ class SettingsDialog(QDialog):
             "port": self.port.value(),
             "token": self.token.text().strip(),
             "small_file_bytes": int(round(self.small_file_mb.value() * MB)),
+            "library_reserve_bytes": int(round(self.reserve_gb.value() * GB)),
             "qr_window_s": float(self.qr_window.value()),
             "db_url": self.db_url.text().strip(),
             "redis_url": self.redis_url.text().strip(),
