@@ -117,6 +117,9 @@ def test_settings_are_validated_saved_and_restart_keys_named(run_async, station_
             assert QApplication.clipboard().text() == new_token
             assert window.status.address.text() == f"Listening on <b>127.0.0.1:{window.station.port}</b>"
             assert window.status.workers.text() == "Workers: 0/2 busy"
+            # Long database and Redis paths give way: the window fits a 1366-pixel laptop screen.
+            assert window.minimumSizeHint().width() <= 1366, window.minimumSizeHint()
+            assert window.status.database.full_text() == f"Database: {window.station.db.describe()}"
             # The room left on the library's disk; in red once imports are about to stop.
             assert re.fullmatch(r"Library: [\d.]+ [KMGT]?B free", window.status.library.text())
             window.station.settings.library_reserve_bytes = window.station.library_free_bytes()

@@ -4,11 +4,13 @@ the room left on the library's disk and how busy the workers are."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
 from app.gui.formatting import human_bytes
 from app.gui.resources import icon
+from app.gui.views.elided_label import ElidedLabel
 
 
 class StationStatusBar(QStatusBar):
@@ -26,8 +28,9 @@ class StationStatusBar(QStatusBar):
         self.copy_fingerprint.setIcon(icon("copy"))
         self.copy_fingerprint.setToolTip("Copy the certificate's SHA-256 fingerprint (a Detector's --fingerprint)")
         self.copy_fingerprint.clicked.connect(self._copy_fingerprint)
-        self.database = QLabel()
-        self.redis = QLabel()
+        # Paths and URLs give way first when the window is narrow (a laptop's 1366 or 1440 px).
+        self.database = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle, min_width=140)
+        self.redis = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle, min_width=140)
         self.workers = QLabel()
         self.library = QLabel()
         self.lag = QLabel()
@@ -42,10 +45,8 @@ class StationStatusBar(QStatusBar):
         self.address.setText(f"Listening on <b>{address}</b>")
         self.set_token(token)
         self.set_fingerprint(fingerprint)
-        self.database.setText(f"Database: {_shorten(database)}")
-        self.database.setToolTip(database)
-        self.redis.setText(f"Redis: {_shorten(redis)}")
-        self.redis.setToolTip(redis)
+        self.database.set_full_text(f"Database: {database}")
+        self.redis.set_full_text(f"Redis: {redis}")
 
     def set_token(self, token: str) -> None:
         self._token = token
@@ -82,6 +83,3 @@ class StationStatusBar(QStatusBar):
         QGuiApplication.clipboard().setText(self._fingerprint)
         self.showMessage("Certificate fingerprint copied", 3000)
 
-
-def _shorten(text: str, limit: int = 42) -> str:
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
