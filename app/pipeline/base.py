@@ -88,6 +88,11 @@ class StepStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class StepFailure(Exception):
+    """Raised from anywhere a step calls (a helper deep in a transaction): the step fails for
+    good with this sentence, exactly as if it had returned `StepResult.fail(str(exc))`."""
+
+
 @dataclass(frozen=True)
 class StepResult:
     """What `run()` returns. Build it with `ok`, `fail`, `wait` or `skip`."""

@@ -41,7 +41,7 @@ def fetch_files(session: Session, ctx: StepContext, files: Sequence[ExecutionFil
             if card_file.state == FileState.FAILED:
                 card_file.state, card_file.copy_attempts = FileState.LISTED, 0
     check_room(ctx.settings.library, sum(f.size for f in files if f.state == FileState.LISTED),
-               ctx.settings.library_reserve_bytes, "the files asked for")
+               ctx.settings.library_reserve_bytes)
     execution = session.get_one(PipelineExecution, ctx.execution_id)
     request = request_files(session, execution, files, ctx.step_id)
     progress = FetchProgress(total=len(files), request_id=request.id if request else None)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from app.pipeline.base import StepFailure
 from app.units import human_bytes
 
 
-class LibraryFull(RuntimeError):
-    """The files asked for do not fit on the library's disk with the reserve kept free."""
+class LibraryFull(StepFailure):
+    """The files asked for do not fit on the library's disk with the reserve kept free: the step
+    asking for them fails with this sentence (no traceback, no automatic retry)."""
 
 
 def free_bytes(library: Path) -> int:
@@ -26,13 +28,13 @@ def free_bytes(library: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
-def check_room(library: Path, needed: int, reserve: int, what: str) -> None:
+def check_room(library: Path, needed: int, reserve: int) -> None:
     """Raise LibraryFull when `needed` bytes would eat into the `reserve`."""
     if needed <= 0:
         return
     free = free_bytes(library)
     if needed + reserve > free:
         raise LibraryFull(
-            f"the library's disk ({library}) has {human_bytes(free)} free: {what} need {human_bytes(needed)}, "
+            f"the library's disk ({library}) has {human_bytes(free)} free: the files asked for need {human_bytes(needed)}, "
             f"and {human_bytes(reserve)} is kept free for the database and the videos. Free some space "
             "(or move the library to a bigger disk), then retry")

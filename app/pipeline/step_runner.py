@@ -13,7 +13,7 @@ from typing import Any
 
 from app.config import Settings
 from app.db.engine import Database
-from app.pipeline.base import BaseStep, StepContext, StepLog, StepResult, StepStatus
+from app.pipeline.base import BaseStep, StepContext, StepFailure, StepLog, StepResult, StepStatus
 from app.pipeline.registry import PipelineDefinitionError, UnknownStep, check_new_steps, get_step
 from app.pipeline.scheduler import Claimed, Outcome
 from app.pipeline.step_queue import Emit
@@ -48,6 +48,8 @@ class StepRunner:
             result = await asyncio.wait_for(step.run(ctx), timeout=timeout)
         except asyncio.CancelledError:
             raise
+        except StepFailure as exc:
+            result = StepResult.fail(str(exc))
         except TimeoutError:
             error = f"timed out after {timeout:g} s"
             if step_class.retry.retryable(TimeoutError()):

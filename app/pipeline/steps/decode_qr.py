@@ -14,7 +14,6 @@ from app.pipeline.base import BaseStep, StepContext, StepResult
 from app.pipeline.code_search import (HEAD, PROXY, SLICES, WHOLE, Located, Move, locate_first_seconds, next_move,
                                       search_record)
 from app.pipeline.fetching import report_request
-from app.pipeline.free_space import LibraryFull
 from app.pipeline.import_options import ImportOptions
 from app.pipeline.library import Library
 from app.pipeline.qr_decoder import QrScan, scan_clip
@@ -39,10 +38,7 @@ class DecodeQr(BaseStep):
         frame_dir = library.frames_dir(ctx.execution_id)
         located: Located | None = None
         while True:
-            try:
-                move: Move = await ctx.db.run(lambda s, found=located: next_move(s, ctx, file_id, library, found))
-            except LibraryFull as exc:
-                return StepResult.fail(str(exc))
+            move: Move = await ctx.db.run(lambda s, found=located: next_move(s, ctx, file_id, library, found))
             located = None
             if move.action == "locate":
                 located = await ctx.offload(locate_first_seconds, move, options.qr_window_s, options.qr_interval_s)

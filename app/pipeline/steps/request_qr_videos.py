@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from app.db.models import ExecutionFile, FileState, PipelineExecution
 from app.pipeline.base import BaseStep, NewStep, StepContext, StepResult
-from app.pipeline.free_space import LibraryFull
 from app.pipeline.fetching import fetch_files, report
 from app.pipeline.file_kinds import VIDEO
 from app.pipeline.import_options import ImportOptions
@@ -38,10 +37,7 @@ class RequestQrVideos(BaseStep):
             big = [f.id for f in videos if f.size >= threshold]
             return progress, {f.id: f.path for f in videos}, big
 
-        try:
-            progress, paths, big = await ctx.db.run(work)
-        except LibraryFull as exc:
-            return StepResult.fail(str(exc))
+        progress, paths, big = await ctx.db.run(work)
         report(ctx, progress, "small clips")
         decoders = [NewStep("decode_qr", key=paths[file_id], params={"file_id": file_id}) for file_id in progress.stored]
         if progress.done:  # small clips first: the big ones are searched once they are in

@@ -6,7 +6,6 @@ from sqlalchemy import select
 
 from app.db.models import ExecutionFile, FileState, Jump
 from app.pipeline.base import BaseStep, NewStep, StepContext, StepResult
-from app.pipeline.free_space import LibraryFull
 from app.pipeline.fetching import fetch_files, report
 from app.pipeline.file_kinds import VIDEO
 from app.pipeline.filing import file_into_jump, write_passenger_json
@@ -38,10 +37,7 @@ class RequestSessionVideos(BaseStep):
             videos = {f.id: f.path for f in files if f.kind == VIDEO}
             return progress, videos
 
-        try:
-            progress, videos = await ctx.db.run(work)
-        except LibraryFull as exc:
-            return StepResult.fail(str(exc))
+        progress, videos = await ctx.db.run(work)
         report(ctx, progress, "files of this jump")
         probes = [NewStep("extract_metadata", key=videos[i], params={"file_id": i}) for i in progress.stored if i in videos]
         if not progress.done:
