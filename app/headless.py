@@ -60,29 +60,21 @@ async def serve_headless(settings: Settings, reason: str = "") -> int:
     return 0
 
 
-def library_room(free: int | None, reserve: int) -> str:
-    """"low" under twice the reserve (imports stop at the reserve), "unreachable", else "ok"."""
-    if free is None:
-        return "unreachable"
-    return "low" if free < 2 * reserve else "ok"
-
-
 async def watch_library_room(station: Station, console: ConsoleOut, every_s: float = LIBRARY_CHECK_S) -> None:
     """The headless desk has no status line: the console says when the library's disk runs low,
     cannot be read, or has room again (once per change, not on every check)."""
     said = "ok"
     while True:
-        free = await asyncio.to_thread(station.library_free_bytes)
-        reserve = station.settings.library_reserve_bytes
-        state = library_room(free, reserve)
+        room = await asyncio.to_thread(station.library_room)
+        state = room.state
         if state != said:
             if state == "low":
-                line = (f"library disk low: {human_bytes(free or 0)} free in {station.settings.library}; imports "
-                        f"stop when a card's files would leave less than {human_bytes(reserve)}")
+                line = (f"library disk low: {human_bytes(room.free or 0)} free in {station.settings.library}; "
+                        f"imports stop when a card's files would leave less than {human_bytes(room.reserve)}")
             elif state == "unreachable":
                 line = f"library disk cannot be read: {station.settings.library}"
             else:
-                line = f"library disk: {human_bytes(free or 0)} free again"
+                line = f"library disk: {human_bytes(room.free or 0)} free again"
             console.line(line)
             log.warning("%s", line)
             said = state

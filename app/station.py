@@ -28,7 +28,7 @@ from app.net.link import DetectorLink
 from app.net.mdns import StationAdvertiser
 from app.net.server import StationServer
 from app.net.tls import StationCertificate, station_certificate
-from app.pipeline.free_space import free_bytes
+from app.pipeline.free_space import LibraryRoom, free_bytes
 from app.pipeline.card_end import CardEnd
 from app.pipeline.engine import PipelineEngine
 from app.pipeline.library import Library
@@ -214,13 +214,14 @@ class Station:
             return self.embedded_redis.describe()
         return describe_url(self.redis_url)
 
-    def library_free_bytes(self) -> int | None:
-        """Free bytes on the library's disk (None when it cannot be read, e.g. a share that is
-        gone). Blocking: a network share may answer slowly; the window asks from a thread."""
+    def library_room(self) -> LibraryRoom:
+        """The room left on the library's disk. Blocking: a network share may answer slowly;
+        the window and the console ask from a thread."""
         try:
-            return free_bytes(self.settings.library)
+            free: int | None = free_bytes(self.settings.library)
         except OSError:
-            return None
+            free = None
+        return LibraryRoom(free, self.settings.library_reserve_bytes)
 
     def health(self) -> dict[str, Any]:
         return {
@@ -229,7 +230,7 @@ class Station:
             "station_id": self.settings.station_id,
             "detectors": self.count_detectors(),
             "workers": self.count_workers(),
-            "library_free_bytes": self.library_free_bytes(),
+            "library_free_bytes": self.library_room().free,
             "tls": self.certificate is not None,
             **({"fingerprint": self.fingerprint} if self.certificate else {}),
         }

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from app.headless import watch_library_room
-from app.pipeline.free_space import free_bytes
+from app.pipeline.free_space import LibraryRoom, free_bytes
 
 
 class DeskDisk:
@@ -20,9 +20,10 @@ class DeskDisk:
         self.unplugged = False
         self.reads = 0
 
-    def library_free_bytes(self) -> int | None:
+    def library_room(self) -> LibraryRoom:
         self.reads += 1
-        return None if self.unplugged else free_bytes(self.settings.library)
+        free = None if self.unplugged else free_bytes(self.settings.library)
+        return LibraryRoom(free, self.settings.library_reserve_bytes)
 
     async def read_again(self, times: int = 3) -> None:
         """Until the watch has read the disk `times` more times (a positive marker, not a pause)."""

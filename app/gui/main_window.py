@@ -180,9 +180,8 @@ class MainWindow(QMainWindow):
     async def refresh_library_free(self) -> None:
         """The room left on the library's disk, read on a thread (a network share may be slow)."""
         self._library_due = time.monotonic() + LIBRARY_REFRESH_S
-        settings = self.station.settings
-        free = await asyncio.to_thread(self.station.library_free_bytes)
-        self.status.set_library_free(free, settings.library_reserve_bytes, str(settings.library))
+        room = await asyncio.to_thread(self.station.library_room)
+        self.status.set_library_room(room, str(self.station.settings.library))
 
     def _tick(self) -> None:
         if time.monotonic() >= self._library_due and (self._library_read is None or self._library_read.done()):

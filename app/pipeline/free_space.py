@@ -9,6 +9,7 @@ left free (`library_reserve_bytes`); otherwise it fails with a sentence the crew
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.pipeline.base import StepFailure
@@ -26,6 +27,21 @@ def free_bytes(library: Path) -> int:
     while not folder.exists() and folder.parent != folder:
         folder = folder.parent
     return shutil.disk_usage(folder).free
+
+
+@dataclass(frozen=True)
+class LibraryRoom:
+    """The room left on the library's disk, as the window's status line and the headless
+    console show it: "low" under twice the reserve (imports stop at the reserve)."""
+
+    free: int | None  # None: the disk cannot be read (a share that is gone)
+    reserve: int
+
+    @property
+    def state(self) -> str:
+        if self.free is None:
+            return "unreachable"
+        return "low" if self.free < 2 * self.reserve else "ok"
 
 
 def check_room(library: Path, needed: int, reserve: int) -> None:

@@ -122,7 +122,7 @@ def test_settings_are_validated_saved_and_restart_keys_named(run_async, station_
             assert window.status.database.full_text() == f"Database: {window.station.db.describe()}"
             # The room left on the library's disk; in red once imports are about to stop.
             assert re.fullmatch(r"Library: [\d.]+ [KMGT]?B free", window.status.library.text())
-            window.station.settings.library_reserve_bytes = window.station.library_free_bytes()
+            window.station.settings.library_reserve_bytes = window.station.library_room().free
             await window.refresh_library_free()
             assert "color:#c43d3d" in window.status.library.text() and "free" in window.status.library.text()
     run_async(scenario())

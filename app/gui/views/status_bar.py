@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 from app.gui.formatting import human_bytes
 from app.gui.resources import icon
 from app.gui.views.elided_label import ElidedLabel
+from app.pipeline.free_space import LibraryRoom
 
 
 class StationStatusBar(QStatusBar):
@@ -63,17 +64,17 @@ class StationStatusBar(QStatusBar):
     def set_workers(self, busy: int, total: int) -> None:
         self.workers.setText(f"Workers: {busy}/{total} busy")
 
-    def set_library_free(self, free: int | None, reserve: int, folder: str) -> None:
+    def set_library_room(self, room: LibraryRoom, folder: str) -> None:
         """Room left for the day's cards; in the warning colour once imports would stop (the
         reserve) is near."""
-        if free is None:
+        if room.free is None:
             self.library.setText('<span style="color:#c43d3d">Library: unreachable</span>')
-        elif free < 2 * reserve:
-            self.library.setText(f'<span style="color:#c43d3d"><b>Library: {human_bytes(free)} free</b></span>')
+        elif room.state == "low":
+            self.library.setText(f'<span style="color:#c43d3d"><b>Library: {human_bytes(room.free)} free</b></span>')
         else:
-            self.library.setText(f"Library: {human_bytes(free)} free")
+            self.library.setText(f"Library: {human_bytes(room.free)} free")
         self.library.setToolTip(f"{folder}\nImports stop with a message when a card's files would leave less than "
-                                f"{human_bytes(reserve)} free (library_reserve_bytes).")
+                                f"{human_bytes(room.reserve)} free (library_reserve_bytes).")
 
     def _copy_token(self) -> None:
         QGuiApplication.clipboard().setText(self._token)
